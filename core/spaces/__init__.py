@@ -1,0 +1,1 @@
+"""Built-in search spaces (each module is a plugin registered through the hooks)."""

@@ -1,0 +1,215 @@
+"""The HURRICANE macro skeleton: fixed stem, 20 learnable layers, fixed head.
+
+Every learnable layer picks one of the 32 ops of :mod:`.ops`. Two input
+profiles: ``imagenet`` (224x224x3, SPOS/ProxylessNAS-like channels) and
+``small`` (28x28x1 Fashion-MNIST by default, or 32x32x3 with
+``resolution=32, in_channels=3``) that trains on a laptop CPU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from hwnas.errors import HwnasError
+from hwnas.space import Architecture, Position, SearchSpace
+from hwnas.spaces.hurricane.ops import (
+    OP_NAMES,
+    Cost,
+    build_op,
+    conv_cost,
+    linear_cost,
+    op_cost,
+    output_size,
+    parse_op,
+)
+from hwnas.workload import Workload
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Input shape and channel plan of the skeleton (stage depths sum to the layer count)."""
+
+    name: str
+    resolution: int
+    in_channels: int
+    num_classes: int
+    stem_channels: int
+    stem_stride: int
+    stage_depths: tuple[int, ...]
+    stage_channels: tuple[int, ...]
+    stage_strides: tuple[int, ...]
+    last_channels: int
+
+
+PROFILES: dict[str, Profile] = {
+    # Single Path One-Shot / HURRICANE ImageNet plan: 112 -> 56 -> 28 -> 14 -> 7.
+    "imagenet": Profile(
+        "imagenet", 224, 3, 1000, 16, 2, (4, 4, 8, 4), (64, 160, 320, 640), (2, 2, 2, 2), 1024
+    ),
+    # Small images (28x28x1 or 32x32x3): 28 -> 28 -> 14 -> 7 -> 4.
+    "small": Profile(
+        "small", 28, 1, 10, 16, 1, (4, 4, 8, 4), (16, 32, 64, 128), (1, 2, 2, 2), 256
+    ),
+}
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """A learnable layer: where it sits and the shapes every candidate op sees."""
+
+    index: int
+    stage: int
+    in_channels: int
+    out_channels: int
+    stride: int
+    height: int
+    width: int
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of the layer input."""
+        return (self.in_channels, self.height, self.width)
+
+    @property
+    def output_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of the layer output."""
+        return (
+            self.out_channels,
+            output_size(self.height, 3, self.stride),
+            output_size(self.width, 3, self.stride),
+        )
+
+
+def plan_layers(profile: Profile) -> tuple[LayerSpec, ...]:
+    """Lay out the learnable layers: the first layer of each stage carries its stride."""
+    size = output_size(profile.resolution, 3, profile.stem_stride)
+    channels = profile.stem_channels
+    layers = []
+    for stage, (depth, width, stride) in enumerate(
+        zip(profile.stage_depths, profile.stage_channels, profile.stage_strides, strict=True)
+    ):
+        for j in range(depth):
+            s = stride if j == 0 else 1
+            layers.append(LayerSpec(len(layers), stage, channels, width, s, size, size))
+            size, channels = output_size(size, 3, s), width
+    return tuple(layers)
+
+
+class HurricaneSpace(SearchSpace):
+    """HURRICANE space: 20 learnable layers x 32 ops (16 structures, with/without SE)."""
+
+    name = "hurricane"
+
+    def __init__(
+        self,
+        profile: str = "small",
+        resolution: int | None = None,
+        in_channels: int | None = None,
+        num_classes: int | None = None,
+    ) -> None:
+        if profile not in PROFILES:
+            raise HwnasError(
+                f"unknown hurricane profile {profile!r}", f"choose one of: {', '.join(PROFILES)}"
+            )
+        overrides = {"resolution": resolution, "in_channels": in_channels,
+                     "num_classes": num_classes}
+        self.profile = replace(
+            PROFILES[profile], **{k: v for k, v in overrides.items() if v is not None}
+        )
+        self.layers = plan_layers(self.profile)
+        super().__init__(Position(f"layer{layer.index}", OP_NAMES) for layer in self.layers)
+
+    # -- costs -------------------------------------------------------------
+    def layer_cost(self, index: int, op: str) -> Cost:
+        """Analytic FLOPs and params of ``op`` at learnable layer ``index``."""
+        layer = self.layers[index]
+        return op_cost(op, layer.in_channels, layer.out_channels, layer.height, layer.width,
+                       layer.stride)
+
+    def fixed_cost(self) -> Cost:
+        """FLOPs and params of the fixed layers: stem, last 1x1 conv, pooling, classifier."""
+        p = self.profile
+        stem_out = output_size(p.resolution, 3, p.stem_stride)
+        last = self.layers[-1].output_shape
+        return (
+            conv_cost(p.in_channels, p.stem_channels, 3, stem_out, stem_out)
+            + conv_cost(last[0], p.last_channels, 1, last[1], last[2])
+            + linear_cost(p.last_channels, p.num_classes)
+        )
+
+    def cost(self, arch: Architecture) -> Cost:
+        """Analytic FLOPs and params of a whole architecture."""
+        self._check_space(arch)
+        total = self.fixed_cost()
+        for index, op in enumerate(arch.choices):
+            total = total + self.layer_cost(index, op)
+        return total
+
+    # -- torch ---------------------------------------------------------------
+    def build_model(self, arch: Architecture):
+        """The ``torch.nn.Module`` of ``arch`` (stem, the chosen ops, head)."""
+        from hwnas.spaces.hurricane.model import HurricaneNet
+
+        self._check_space(arch)
+        return HurricaneNet(self, arch.choices)
+
+    def build_layer(self, index: int, op: str):
+        """A fresh module for ``op`` at learnable layer ``index``."""
+        layer = self.layers[index]
+        return build_op(op, layer.in_channels, layer.out_channels, layer.stride)
+
+    # -- workloads -------------------------------------------------------------
+    def layer_workload(self, index: int, op: str, batch: int = 1) -> Workload:
+        """The workload of ``op`` at learnable layer ``index`` (structural key, no index)."""
+        layer = self.layers[index]
+        spec = parse_op(op)
+        cost = self.layer_cost(index, op)
+        key = (f"hurricane/{op}/c{layer.in_channels}-{layer.out_channels}"
+               f"/hw{layer.height}x{layer.width}/s{layer.stride}/b{batch}")
+        features = {
+            "op": op, "family": spec.family, "kernel": spec.kernel, "expand": spec.expand,
+            "se": int(spec.se), "stride": layer.stride, "in_channels": layer.in_channels,
+            "out_channels": layer.out_channels, "height": layer.height, "width": layer.width,
+            "flops": cost.flops, "params": cost.params, "batch": batch,
+        }
+        return Workload(
+            key=key, space=self.name, input_shape=(batch, *layer.input_shape),
+            label=f"layer {index} {op}", build=lambda: self.build_layer(index, op).eval(),
+            features=features,
+        )
+
+    def arch_workload(self, arch: Architecture, batch: int = 1) -> Workload:
+        """The workload of a whole architecture, for end-to-end measurement."""
+        text = self.format(arch)
+        p = self.profile
+        cost = self.cost(arch)
+        return Workload(
+            key=f"hurricane[{p.name}:{p.resolution}x{p.in_channels}]/arch/{text}/b{batch}",
+            space=self.name, input_shape=(batch, p.in_channels, p.resolution, p.resolution),
+            label=f"arch {text[:40]}...", build=lambda: self.build_model(arch).eval(),
+            features={"flops": cost.flops, "params": cost.params, "batch": batch},
+        )
+
+    # -- description -------------------------------------------------------------
+    def describe(self, with_costs: bool = True) -> dict[str, Any]:
+        """Layers with shapes and strides; every candidate op with FLOPs and params."""
+        layers = []
+        for layer in self.layers:
+            row: dict[str, Any] = {
+                "index": layer.index, "stage": layer.stage,
+                "input_shape": list(layer.input_shape), "output_shape": list(layer.output_shape),
+                "stride": layer.stride,
+            }
+            if with_costs:
+                row["ops"] = [
+                    {"op": op, **asdict(self.layer_cost(layer.index, op))} for op in OP_NAMES
+                ]
+            else:
+                row["ops"] = list(OP_NAMES)
+            layers.append(row)
+        return {
+            "space": self.name, "profile": asdict(self.profile), "size": self.size,
+            "num_layers": len(self.layers), "num_ops": len(OP_NAMES),
+            "fixed_cost": asdict(self.fixed_cost()), "layers": layers,
+        }

@@ -1,0 +1,117 @@
+"""Measurement protocol: warm-up, calibrated repeats, median and spread, re-measure if noisy."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class TimingProtocol:
+    """How to time one workload.
+
+    ``warmup`` untimed calls, then ``repeats`` timed repeats; each repeat runs
+    the workload ``number`` times, with ``number`` calibrated so one repeat
+    lasts at least ``min_repeat_ms`` (as TVM's ``time_evaluator``). A result
+    whose coefficient of variation exceeds ``max_cv`` is measured again, up to
+    ``max_attempts`` times; the least noisy attempt is kept and flagged noisy
+    if it still exceeds the threshold.
+    """
+
+    warmup: int = 3
+    repeats: int = 15
+    min_repeat_ms: float = 20.0
+    max_cv: float = 0.10
+    max_attempts: int = 3
+
+    def __post_init__(self) -> None:
+        if self.repeats < 3 or self.warmup < 0 or self.min_repeat_ms < 0 or self.max_attempts < 1:
+            raise ValueError("timing protocol needs repeats >= 3, warmup >= 0, max_attempts >= 1")
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """The result of timing one workload on one target (milliseconds per call).
+
+    ``status`` is ``"ok"`` or ``"failed"`` (then ``reason`` says why and the
+    times are ``None``). ``repeats_ms`` keeps every raw repeat of the kept
+    attempt; ``source`` is ``"measured"`` for anything a device timed.
+    """
+
+    status: str
+    median_ms: float | None = None
+    iqr_ms: float | None = None
+    cv: float | None = None
+    repeats_ms: tuple[float, ...] = ()
+    number: int = 0
+    attempts: int = 0
+    noisy: bool = False
+    threads: int | None = None
+    compile_s: float | None = None
+    reason: str | None = None
+    source: str = "measured"
+    extra: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def ok(self) -> bool:
+        """Whether the workload was timed."""
+        return self.status == "ok"
+
+    @classmethod
+    def failed(cls, reason: str, compile_s: float | None = None) -> Measurement:
+        """A failure record (compile error, crash, timeout, device error)."""
+        return cls(status="failed", reason=reason, compile_s=compile_s)
+
+    @classmethod
+    def from_repeats(cls, repeats_ms, number: int, **kwargs) -> Measurement:
+        """Summarise raw per-call repeat times (ms) into median, IQR and CV."""
+        values = np.asarray(repeats_ms, dtype=float)
+        q1, median, q3 = np.percentile(values, [25, 50, 75])
+        mean = float(values.mean())
+        cv = float(values.std(ddof=1) / mean) if mean > 0 and len(values) > 1 else 0.0
+        return cls(status="ok", median_ms=float(median), iqr_ms=float(q3 - q1), cv=cv,
+                   repeats_ms=tuple(float(v) for v in values), number=number, **kwargs)
+
+    def with_(self, **changes) -> Measurement:
+        """A copy with some fields changed."""
+        return replace(self, **changes)
+
+
+def calibrate_number(fn: Callable[[], object], min_repeat_ms: float) -> int:
+    """How many calls make one repeat last at least ``min_repeat_ms``."""
+    number = 1
+    while True:
+        start = time.perf_counter()
+        for _ in range(number):
+            fn()
+        elapsed_ms = (time.perf_counter() - start) * 1e3
+        if elapsed_ms >= min_repeat_ms or number >= 1 << 20:
+            return number
+        scale = min_repeat_ms / max(elapsed_ms, 1e-3)
+        number = max(number * 2, int(number * scale * 1.1) + 1)
+
+
+def time_callable(
+    fn: Callable[[], object], protocol: TimingProtocol, threads: int | None = None
+) -> Measurement:
+    """Time ``fn`` (one call = one inference) under ``protocol``."""
+    for _ in range(protocol.warmup):
+        fn()
+    number = calibrate_number(fn, protocol.min_repeat_ms)
+    best: Measurement | None = None
+    for attempt in range(1, protocol.max_attempts + 1):
+        repeats = []
+        for _ in range(protocol.repeats):
+            start = time.perf_counter()
+            for _ in range(number):
+                fn()
+            repeats.append((time.perf_counter() - start) * 1e3 / number)
+        result = Measurement.from_repeats(repeats, number, attempts=attempt, threads=threads)
+        if best is None or result.cv < best.cv:
+            best = result.with_(attempts=attempt)
+        if result.cv <= protocol.max_cv:
+            break
+    return best.with_(noisy=best.cv > protocol.max_cv)

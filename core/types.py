@@ -1,0 +1,77 @@
+"""Declarations that plugins contribute through the hooks (frozen dataclasses).
+
+Modelled on conda's plugin types: a hook yields small immutable records that
+say *what* a plugin offers (name, one-line summary, the class or function that
+does the work, the pip extra that installs its runtime); the core does the
+wiring. Names are normalised to lower case and validated here, once.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_.\-/]*$")
+
+
+@dataclass(frozen=True)
+class PluginSpec:
+    """Base of every declaration: a unique ``name`` and a one-line ``summary``.
+
+    ``requires`` lists importable modules the plugin needs at run time (for
+    example ``("onnxruntime",)``); when one is missing the plugin is listed as
+    unavailable and ``extra`` (``pip install 'hwnas[EXTRA]'``) is the fix.
+    """
+
+    name: str
+    summary: str
+    factory: Callable[..., Any]
+    extra: str | None = None
+    requires: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        name = self.name.strip().lower()
+        if not _NAME.match(name):
+            raise ValueError(
+                f"invalid plugin name {self.name!r}: use lower-case letters, digits and ._-/"
+            )
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "summary", " ".join(self.summary.split()))
+        object.__setattr__(self, "requires", tuple(self.requires))
+        if not callable(self.factory):
+            raise TypeError(f"plugin {name!r}: factory must be callable")
+
+    kind = "plugin"
+
+
+@dataclass(frozen=True)
+class TargetSpec(PluginSpec):
+    """A target: a device plus the toolchain that compiles and times workloads.
+
+    ``factory(**options)`` returns a :class:`hwnas.target.Target`.
+    """
+
+    kind = "target"
+
+
+@dataclass(frozen=True)
+class StrategySpec(PluginSpec):
+    """A search strategy; ``factory(**options)`` returns a strategy object."""
+
+    kind = "strategy"
+
+
+@dataclass(frozen=True)
+class SpaceSpec(PluginSpec):
+    """A search space; ``factory(**options)`` returns a :class:`hwnas.space.SearchSpace`."""
+
+    kind = "space"
+
+
+SPEC_KINDS: dict[str, type[PluginSpec]] = {
+    "target": TargetSpec,
+    "strategy": StrategySpec,
+    "space": SpaceSpec,
+}
