@@ -78,8 +78,13 @@ def plugins(
     table = Table("kind", "name", "package", "available", "summary / reason")
     for row in rows:
         note = row["summary"] if row["available"] else f"[red]{row['reason']}[/red]"
-        table.add_row(row["kind"], row["name"], row["package"],
-                      "yes" if row["available"] else "[red]no[/red]", note)
+        table.add_row(
+            row["kind"],
+            row["name"],
+            row["package"],
+            "yes" if row["available"] else "[red]no[/red]",
+            note,
+        )
     console.print(table)
 
 
@@ -117,16 +122,29 @@ def _print_positions(info: dict) -> None:
 
 
 def _print_layers(info: dict) -> None:
-    table = Table("layer", "stage", "input CxHxW", "stride", "out C", "MFLOPs (min-max)",
-                  "K params (min-max)",
-                  title=f"{info['space']} ({info['profile']['name']}): {info['num_layers']} "
-                        f"layers x {info['num_ops']} ops, {info['size']:.3g} architectures")
+    table = Table(
+        "layer",
+        "stage",
+        "input CxHxW",
+        "stride",
+        "out C",
+        "MFLOPs (min-max)",
+        "K params (min-max)",
+        title=f"{info['space']} ({info['profile']['name']}): {info['num_layers']} "
+        f"layers x {info['num_ops']} ops, {info['size']:.3g} architectures",
+    )
     for row in info["layers"]:
         flops = [op["flops"] / 1e6 for op in row["ops"]]
         params = [op["params"] / 1e3 for op in row["ops"]]
-        table.add_row(str(row["index"]), str(row["stage"]), "x".join(map(str, row["input_shape"])),
-                      str(row["stride"]), str(row["output_shape"][0]),
-                      f"{min(flops):.2f}-{max(flops):.2f}", f"{min(params):.1f}-{max(params):.1f}")
+        table.add_row(
+            str(row["index"]),
+            str(row["stage"]),
+            "x".join(map(str, row["input_shape"])),
+            str(row["stride"]),
+            str(row["output_shape"][0]),
+            f"{min(flops):.2f}-{max(flops):.2f}",
+            f"{min(params):.1f}-{max(params):.1f}",
+        )
     console.print(table)
 
 
@@ -207,24 +225,15 @@ def arch_export(
         diff = onnxruntime_max_abs_diff(onnx, model, example)
         console.print(f"ONNX Runtime vs torch: max abs diff {diff:.2e}")
         if diff > 1e-4:
-            raise HwnasError(f"ONNX output differs from torch by {diff:.2e}",
-                             "report this architecture as a bug")
+            raise HwnasError(
+                f"ONNX output differs from torch by {diff:.2e}", "report this architecture as a bug"
+            )
 
 
 def main() -> None:
     """Console entry point: user errors become one line on stderr and exit status 2."""
     try:
-        app(standalone_mode=False)
+        app()  # click itself turns usage errors into exit status 2
     except HwnasError as exc:
         Console(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)
-    except (typer.Abort, KeyboardInterrupt):
-        Console(stderr=True).print("aborted")
-        sys.exit(130)
-    except Exception as exc:  # click usage errors and the like
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(2)
-        raise

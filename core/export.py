@@ -21,8 +21,13 @@ def export_onnx(module, example_input, path: str | Path, opset: int = DEFAULT_OP
         # The TorchScript exporter is ~20x faster than dynamo for these small static graphs.
         warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(
-            module, (example_input,), str(path), opset_version=opset, dynamo=False,
-            input_names=["input"], output_names=["output"],
+            module,
+            (example_input,),
+            str(path),
+            opset_version=opset,
+            dynamo=False,
+            input_names=["input"],
+            output_names=["output"],
         )
     return path
 

@@ -105,9 +105,7 @@ def hwnas_search_spaces() -> Iterable[SpaceSpec]:
 
 
 @hookspec
-def hwnas_workload_measured(
-    target: Target, workload: Workload, measurement: Measurement
-) -> None:
+def hwnas_workload_measured(target: Target, workload: Workload, measurement: Measurement) -> None:
     """Called after a target measured (or failed to measure) one workload.
 
     For loggers, dashboards and experiment trackers; must not modify its
@@ -127,9 +125,7 @@ def hwnas_workload_measured(
 
 
 @hookspec
-def hwnas_candidate_evaluated(
-    strategy: str, arch: Architecture, metrics: dict[str, Any]
-) -> None:
+def hwnas_candidate_evaluated(strategy: str, arch: Architecture, metrics: dict[str, Any]) -> None:
     """Called each time a strategy evaluates one candidate architecture.
 
     :param strategy: The strategy's registered name.

@@ -9,9 +9,11 @@ takes the CLI down. Set ``HWNAS_NO_EXTERNAL_PLUGINS=1`` to load built-ins only.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import importlib.util
+import inspect
 import logging
 import os
 from collections.abc import Iterable
@@ -72,11 +74,16 @@ class PluginInfo:
         }
 
 
-def missing_requirement(spec: PluginSpec) -> str | None:
-    """Why ``spec`` cannot run here (a required module is not installed), or ``None``."""
+def missing_requirement(spec: PluginSpec, package: str = "hwnas") -> str | None:
+    """Why ``spec`` cannot run here (a required module is not installed), or ``None``.
+
+    The fix names the extra of the distribution that declared the plugin.
+    """
     for module in spec.requires:
         if importlib.util.find_spec(module) is None:
-            fix = f"pip install 'hwnas[{spec.extra}]'" if spec.extra else f"pip install {module}"
+            fix = (
+                f"pip install '{package}[{spec.extra}]'" if spec.extra else f"pip install {module}"
+            )
             return f"needs Python module {module!r}: {fix}"
     return None
 
@@ -148,6 +155,9 @@ class PluginManager(pluggy.PluginManager):
                 package = self._package.get(impl.plugin_name, impl.plugin_name)
                 try:
                     specs = list(impl.function() or ())
+                    for spec in specs:
+                        if not isinstance(spec, SPEC_KINDS[kind]):
+                            raise TypeError(f"yielded {type(spec).__name__} from a {kind} hook")
                 except Exception as exc:
                     self._record_broken(impl.plugin_name, package, f"{hook_name} failed: {exc!r}")
                     continue
@@ -157,15 +167,13 @@ class PluginManager(pluggy.PluginManager):
 
     @staticmethod
     def _add(found: dict, kind: str, spec: PluginSpec, package: str) -> None:
-        if not isinstance(spec, SPEC_KINDS[kind]):
-            raise TypeError(f"{package} yielded {type(spec).__name__} from a {kind} hook")
         key = (kind, spec.name)
         if key in found:
             raise DuplicatePluginError(
                 f"{kind} {spec.name!r} is declared by both {found[key].package} and {package}",
                 "uninstall one of them",
             )
-        reason = missing_requirement(spec)
+        reason = missing_requirement(spec, package)
         found[key] = PluginInfo(
             kind, spec.name, spec.summary, package, reason is None, reason, spec
         )
@@ -186,17 +194,41 @@ class PluginManager(pluggy.PluginManager):
             )
         return info
 
-    def create(self, kind: str, name: str, **options: Any) -> Any:
-        """Instantiate plugin ``name`` of ``kind`` with ``options``."""
+    def create(self, kind: str, name: str, *, check_available: bool = True, **options: Any) -> Any:
+        """Instantiate plugin ``name`` of ``kind`` with ``options``.
+
+        The instance's ``name`` is set to the registered name. With
+        ``check_available``, an object with an ``available()`` method (a
+        target) that reports a reason raises :class:`PluginUnavailableError`.
+        """
         info = self.get(kind, name)
         if not info.available:
             raise PluginUnavailableError(f"{kind} {info.name!r} is unavailable: {info.reason}")
         try:
-            return info.spec.factory(**options)
-        except HwnasError:
-            raise
+            inspect.signature(info.spec.factory).bind(**options)
         except TypeError as exc:
-            raise HwnasError(f"bad options for {kind} {info.name!r}: {exc}") from exc
+            raise HwnasError(
+                f"bad options for {kind} {info.name!r}: {exc}",
+                f"valid options: {_parameters(info.spec.factory)}",
+            ) from exc
+        instance = info.spec.factory(**options)
+        with contextlib.suppress(AttributeError):
+            instance.name = info.name
+        reason = (
+            instance.available() if check_available and hasattr(instance, "available") else None
+        )
+        if reason:
+            raise PluginUnavailableError(f"{kind} {info.name!r} is unavailable: {reason}")
+        return instance
+
+
+def _parameters(factory) -> str:
+    """The keyword parameters ``factory`` accepts, for error messages."""
+    try:
+        names = [p for p in inspect.signature(factory).parameters if p not in ("self", "kwargs")]
+    except (TypeError, ValueError):
+        return "see the plugin's documentation"
+    return ", ".join(names) or "none"
 
 
 @functools.lru_cache(maxsize=1)

@@ -149,13 +149,17 @@ class SearchSpace:
     # -- optional capabilities -------------------------------------------------
     def build_model(self, arch: Architecture):
         """A ``torch.nn.Module`` for ``arch``; spaces without a network builder say so."""
-        raise HwnasError(f"space {self.name!r} cannot build a torch model",
-                         "use a space with a network builder, such as hurricane")
+        raise HwnasError(
+            f"space {self.name!r} cannot build a torch model",
+            "use a space with a network builder, such as hurricane",
+        )
 
     def arch_workload(self, arch: Architecture, batch: int = 1):
         """The :class:`~hwnas.workload.Workload` of a whole network (needs a network builder)."""
-        raise HwnasError(f"space {self.name!r} cannot build a torch model",
-                         "use a space with a network builder, such as hurricane")
+        raise HwnasError(
+            f"space {self.name!r} cannot build a torch model",
+            "use a space with a network builder, such as hurricane",
+        )
 
     def cost(self, arch: Architecture):
         """Analytic FLOPs and params of ``arch`` (a ``Cost``), or ``None`` when unknown."""

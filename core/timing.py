@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -72,8 +72,15 @@ class Measurement:
         q1, median, q3 = np.percentile(values, [25, 50, 75])
         mean = float(values.mean())
         cv = float(values.std(ddof=1) / mean) if mean > 0 and len(values) > 1 else 0.0
-        return cls(status="ok", median_ms=float(median), iqr_ms=float(q3 - q1), cv=cv,
-                   repeats_ms=tuple(float(v) for v in values), number=number, **kwargs)
+        return cls(
+            status="ok",
+            median_ms=float(median),
+            iqr_ms=float(q3 - q1),
+            cv=cv,
+            repeats_ms=tuple(float(v) for v in values),
+            number=number,
+            **kwargs,
+        )
 
     def with_(self, **changes) -> Measurement:
         """A copy with some fields changed."""
@@ -94,24 +101,44 @@ def calibrate_number(fn: Callable[[], object], min_repeat_ms: float) -> int:
         number = max(number * 2, int(number * scale * 1.1) + 1)
 
 
+def measure_repeats(
+    run: Callable[[int, int], Sequence[float]],
+    number: int,
+    protocol: TimingProtocol,
+    threads: int | None = None,
+) -> Measurement:
+    """Apply the noise rule of ``protocol`` to any timer.
+
+    ``run(number, repeats)`` performs ``repeats`` repeats of ``number`` calls
+    and returns the milliseconds per call of each repeat: a host loop, TVM's
+    ``time_evaluator`` on a remote board, or a device's own profiler.
+    """
+    best: Measurement | None = None
+    for attempt in range(1, protocol.max_attempts + 1):
+        result = Measurement.from_repeats(
+            run(number, protocol.repeats), number, attempts=attempt, threads=threads
+        )
+        if best is None or result.cv < best.cv:
+            best = result
+        if result.cv <= protocol.max_cv:
+            break
+    return best.with_(attempts=attempt, noisy=best.cv > protocol.max_cv)
+
+
 def time_callable(
     fn: Callable[[], object], protocol: TimingProtocol, threads: int | None = None
 ) -> Measurement:
-    """Time ``fn`` (one call = one inference) under ``protocol``."""
+    """Time ``fn`` (one call = one inference) on the host under ``protocol``."""
     for _ in range(protocol.warmup):
         fn()
-    number = calibrate_number(fn, protocol.min_repeat_ms)
-    best: Measurement | None = None
-    for attempt in range(1, protocol.max_attempts + 1):
-        repeats = []
-        for _ in range(protocol.repeats):
+
+    def run(number: int, repeats: int) -> list[float]:
+        times = []
+        for _ in range(repeats):
             start = time.perf_counter()
             for _ in range(number):
                 fn()
-            repeats.append((time.perf_counter() - start) * 1e3 / number)
-        result = Measurement.from_repeats(repeats, number, attempts=attempt, threads=threads)
-        if best is None or result.cv < best.cv:
-            best = result.with_(attempts=attempt)
-        if result.cv <= protocol.max_cv:
-            break
-    return best.with_(noisy=best.cv > protocol.max_cv)
+            times.append((time.perf_counter() - start) * 1e3 / number)
+        return times
+
+    return measure_repeats(run, calibrate_number(fn, protocol.min_repeat_ms), protocol, threads)

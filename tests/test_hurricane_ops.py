@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
-import numpy as np
 import pytest
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-try:
-    from hwnas.spaces.hurricane import ops
-except ImportError:  # temporary fallback until the hwnas package is installed
-    _path = Path(__file__).resolve().parents[1] / "core" / "spaces" / "hurricane" / "ops.py"
-    _spec = importlib.util.spec_from_file_location("_hurricane_ops", _path)
-    ops = importlib.util.module_from_spec(_spec)
-    sys.modules[_spec.name] = ops
-    _spec.loader.exec_module(ops)
+from hwnas.spaces.hurricane import ops
 
 # (cin, cout, stride, size)
 SHAPES = [(16, 16, 1, 14), (16, 24, 2, 14), (16, 32, 1, 7), (16, 24, 2, 7)]
@@ -28,18 +16,6 @@ SHAPES = [(16, 16, 1, 14), (16, 24, 2, 14), (16, 32, 1, 7), (16, 24, 2, 7)]
 def _make(name: str, cin: int, cout: int, stride: int) -> nn.Module:
     torch.manual_seed(0)
     return ops.build_op(name, cin, cout, stride)
-
-
-def _randomise_bn(module: nn.Module) -> None:
-    """Give every BN non-trivial affine parameters and running statistics."""
-    g = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for m in module.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.weight.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-                m.bias.copy_(torch.randn(m.num_features, generator=g) * 0.1)
-                m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.1)
-                m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
 
 
 def test_names():
@@ -88,32 +64,6 @@ def test_shape_flops_params(name, cin, cout, stride, size):
     cost = ops.op_cost(name, cin, cout, size, size, stride)
     assert cost.flops == counter.get_total_flops()
     assert cost.params == sum(p.numel() for p in module.parameters())
-
-
-@pytest.mark.parametrize("name", ops.OP_NAMES)
-def test_onnx_matches_torch(name, tmp_path):
-    ort = pytest.importorskip("onnxruntime")
-    cin, cout, stride, size = 16, 24, 2, 14
-    module = _make(name, cin, cout, stride)
-    _randomise_bn(module)
-    module.eval()
-    x = torch.randn(2, cin, size, size)
-    with torch.no_grad():
-        expected = module(x).numpy()
-    path = tmp_path / f"{name}.onnx"
-    torch.onnx.export(
-        module,
-        (x,),
-        str(path),
-        opset_version=17,
-        dynamo=False,
-        input_names=["x"],
-        output_names=["y"],
-    )
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    (got,) = session.run(None, {"x": x.numpy()})
-    assert got.shape == expected.shape
-    assert np.abs(got - expected).max() < 1e-4
 
 
 @pytest.mark.parametrize("name", ops.OP_NAMES)

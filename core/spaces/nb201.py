@@ -57,8 +57,9 @@ class NB201Space(SearchSpace):
         """The standard NB201 string."""
         self._check_space(arch)
         ops = iter(arch.choices)
-        groups = ["|" + "|".join(f"{next(ops)}~{i}" for i in range(node)) + "|"
-                  for node in (1, 2, 3)]
+        groups = [
+            "|" + "|".join(f"{next(ops)}~{i}" for i in range(node)) + "|" for node in (1, 2, 3)
+        ]
         return "+".join(groups)
 
     def effective_edges(self, arch: Architecture) -> tuple[bool, ...]:

@@ -64,8 +64,12 @@ class OFASpace(SearchSpace):
     def to_ofa(self, arch: Architecture) -> dict:
         """OFA's dict form."""
         c = list(arch.choices)
-        return {"ks": c[:NUM_BLOCKS], "e": c[NUM_BLOCKS:2 * NUM_BLOCKS],
-                "d": c[2 * NUM_BLOCKS:-1], "r": c[-1]}
+        return {
+            "ks": c[:NUM_BLOCKS],
+            "e": c[NUM_BLOCKS : 2 * NUM_BLOCKS],
+            "d": c[2 * NUM_BLOCKS : -1],
+            "r": c[-1],
+        }
 
     def format(self, arch: Architecture) -> str:
         """``ks=..;e=..;d=..;r=..``."""
@@ -78,8 +82,9 @@ class OFASpace(SearchSpace):
     def active_blocks(self, arch: Architecture) -> np.ndarray:
         """Boolean mask of the 20 blocks that the stage depths keep."""
         depths = self.to_ofa(arch)["d"]
-        return np.array([b % BLOCKS_PER_STAGE < depths[b // BLOCKS_PER_STAGE]
-                         for b in range(NUM_BLOCKS)])
+        return np.array(
+            [b % BLOCKS_PER_STAGE < depths[b // BLOCKS_PER_STAGE] for b in range(NUM_BLOCKS)]
+        )
 
     def encode(self, arch: Architecture) -> np.ndarray:
         """OFA's 128-float encoding: 60 kernel one-hots, 60 expand one-hots, 8 resolution slots."""

@@ -1,13 +1,21 @@
 """Built-in plugin: the HURRICANE search space (32-operator pool)."""
 
+from __future__ import annotations
+
 from hwnas.hookspecs import hookimpl
 from hwnas.types import SpaceSpec
 
 
-def _space(**options):
+def _space(
+    profile: str = "small",
+    resolution: int | None = None,
+    in_channels: int | None = None,
+    num_classes: int | None = None,
+):
+    """Build the space (torch is imported only now, not when plugins are listed)."""
     from hwnas.spaces.hurricane.space import HurricaneSpace
 
-    return HurricaneSpace(**options)
+    return HurricaneSpace(profile, resolution, in_channels, num_classes)
 
 
 @hookimpl

@@ -48,9 +48,7 @@ PROFILES: dict[str, Profile] = {
         "imagenet", 224, 3, 1000, 16, 2, (4, 4, 8, 4), (64, 160, 320, 640), (2, 2, 2, 2), 1024
     ),
     # Small images (28x28x1 or 32x32x3): 28 -> 28 -> 14 -> 7 -> 4.
-    "small": Profile(
-        "small", 28, 1, 10, 16, 1, (4, 4, 8, 4), (16, 32, 64, 128), (1, 2, 2, 2), 256
-    ),
+    "small": Profile("small", 28, 1, 10, 16, 1, (4, 4, 8, 4), (16, 32, 64, 128), (1, 2, 2, 2), 256),
 }
 
 
@@ -112,8 +110,11 @@ class HurricaneSpace(SearchSpace):
             raise HwnasError(
                 f"unknown hurricane profile {profile!r}", f"choose one of: {', '.join(PROFILES)}"
             )
-        overrides = {"resolution": resolution, "in_channels": in_channels,
-                     "num_classes": num_classes}
+        overrides = {
+            "resolution": resolution,
+            "in_channels": in_channels,
+            "num_classes": num_classes,
+        }
         self.profile = replace(
             PROFILES[profile], **{k: v for k, v in overrides.items() if v is not None}
         )
@@ -124,8 +125,9 @@ class HurricaneSpace(SearchSpace):
     def layer_cost(self, index: int, op: str) -> Cost:
         """Analytic FLOPs and params of ``op`` at learnable layer ``index``."""
         layer = self.layers[index]
-        return op_cost(op, layer.in_channels, layer.out_channels, layer.height, layer.width,
-                       layer.stride)
+        return op_cost(
+            op, layer.in_channels, layer.out_channels, layer.height, layer.width, layer.stride
+        )
 
     def fixed_cost(self) -> Cost:
         """FLOPs and params of the fixed layers: stem, last 1x1 conv, pooling, classifier."""
@@ -165,17 +167,31 @@ class HurricaneSpace(SearchSpace):
         layer = self.layers[index]
         spec = parse_op(op)
         cost = self.layer_cost(index, op)
-        key = (f"hurricane/{op}/c{layer.in_channels}-{layer.out_channels}"
-               f"/hw{layer.height}x{layer.width}/s{layer.stride}/b{batch}")
+        key = (
+            f"hurricane/{op}/c{layer.in_channels}-{layer.out_channels}"
+            f"/hw{layer.height}x{layer.width}/s{layer.stride}/b{batch}"
+        )
         features = {
-            "op": op, "family": spec.family, "kernel": spec.kernel, "expand": spec.expand,
-            "se": int(spec.se), "stride": layer.stride, "in_channels": layer.in_channels,
-            "out_channels": layer.out_channels, "height": layer.height, "width": layer.width,
-            "flops": cost.flops, "params": cost.params, "batch": batch,
+            "op": op,
+            "family": spec.family,
+            "kernel": spec.kernel,
+            "expand": spec.expand,
+            "se": int(spec.se),
+            "stride": layer.stride,
+            "in_channels": layer.in_channels,
+            "out_channels": layer.out_channels,
+            "height": layer.height,
+            "width": layer.width,
+            "flops": cost.flops,
+            "params": cost.params,
+            "batch": batch,
         }
         return Workload(
-            key=key, space=self.name, input_shape=(batch, *layer.input_shape),
-            label=f"layer {index} {op}", build=lambda: self.build_layer(index, op).eval(),
+            key=key,
+            space=self.name,
+            input_shape=(batch, *layer.input_shape),
+            label=f"layer {index} {op}",
+            build=lambda: self.build_layer(index, op).eval(),
             features=features,
         )
 
@@ -186,8 +202,10 @@ class HurricaneSpace(SearchSpace):
         cost = self.cost(arch)
         return Workload(
             key=f"hurricane[{p.name}:{p.resolution}x{p.in_channels}]/arch/{text}/b{batch}",
-            space=self.name, input_shape=(batch, p.in_channels, p.resolution, p.resolution),
-            label=f"arch {text[:40]}...", build=lambda: self.build_model(arch).eval(),
+            space=self.name,
+            input_shape=(batch, p.in_channels, p.resolution, p.resolution),
+            label=f"arch {text[:40]}...",
+            build=lambda: self.build_model(arch).eval(),
             features={"flops": cost.flops, "params": cost.params, "batch": batch},
         )
 
@@ -197,8 +215,10 @@ class HurricaneSpace(SearchSpace):
         layers = []
         for layer in self.layers:
             row: dict[str, Any] = {
-                "index": layer.index, "stage": layer.stage,
-                "input_shape": list(layer.input_shape), "output_shape": list(layer.output_shape),
+                "index": layer.index,
+                "stage": layer.stage,
+                "input_shape": list(layer.input_shape),
+                "output_shape": list(layer.output_shape),
                 "stride": layer.stride,
             }
             if with_costs:
@@ -209,7 +229,11 @@ class HurricaneSpace(SearchSpace):
                 row["ops"] = list(OP_NAMES)
             layers.append(row)
         return {
-            "space": self.name, "profile": asdict(self.profile), "size": self.size,
-            "num_layers": len(self.layers), "num_ops": len(OP_NAMES),
-            "fixed_cost": asdict(self.fixed_cost()), "layers": layers,
+            "space": self.name,
+            "profile": asdict(self.profile),
+            "size": self.size,
+            "num_layers": len(self.layers),
+            "num_ops": len(OP_NAMES),
+            "fixed_cost": asdict(self.fixed_cost()),
+            "layers": layers,
         }

@@ -1,0 +1,19 @@
+"""Shared test helpers."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def randomise_batchnorm(module: nn.Module, seed: int = 1) -> nn.Module:
+    """Give every BatchNorm non-trivial affine parameters and running statistics."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.weight.copy_(torch.rand(m.num_features, generator=generator) + 0.5)
+                m.bias.copy_(torch.randn(m.num_features, generator=generator) * 0.1)
+                m.running_mean.copy_(torch.randn(m.num_features, generator=generator) * 0.1)
+                m.running_var.copy_(torch.rand(m.num_features, generator=generator) + 0.5)
+    return module
