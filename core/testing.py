@@ -43,6 +43,7 @@ def tiny_workload(channels: int = 8, size: int = 16) -> Workload:
         input_shape=(1, channels, size, size),
         label="tiny conv",
         build=build,
+        recipe=(f"{__name__}:tiny_workload", {"channels": channels, "size": size}),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +16,8 @@ class Workload:
     computations at different layers share one measurement. ``build()`` returns
     a fresh ``torch.nn.Module`` in eval mode; ``features`` carries the facts a
     latency predictor learns from (op family, kernel, channels, FLOPs, ...).
+    ``recipe`` is ``("package.module:function", kwargs)``, a picklable way to
+    make the same workload again in a worker process (see :func:`from_recipe`).
     """
 
     key: str
@@ -23,6 +26,7 @@ class Workload:
     label: str
     build: Callable[[], Any] = field(compare=False, hash=False, repr=False)
     features: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    recipe: tuple[str, dict[str, Any]] | None = field(default=None, compare=False, hash=False)
 
     def example_input(self, seed: int = 0):
         """A deterministic random input tensor of ``input_shape``."""
@@ -30,3 +34,10 @@ class Workload:
 
         generator = torch.Generator().manual_seed(seed)
         return torch.randn(*self.input_shape, generator=generator)
+
+
+def from_recipe(recipe: tuple[str, dict[str, Any]]) -> Workload:
+    """Rebuild a workload from its recipe (used by isolated worker processes)."""
+    target, kwargs = recipe
+    module_name, _, function = target.partition(":")
+    return getattr(importlib.import_module(module_name), function)(**kwargs)

@@ -129,3 +129,21 @@ def test_workload_keys_are_structural():
     assert (
         features["stride"] == 2 and features["flops"] == SMALL.layer_cost(8, "Choice_k5_SE").flops
     )
+
+
+def test_workloads_rebuild_from_their_recipe_and_cache_onnx_once(tmp_path):
+    import pickle
+
+    from hwnas.onnx_cache import onnx_file
+    from hwnas.workload import from_recipe
+
+    space = HurricaneSpace(resolution=32, in_channels=3)
+    original = space.layer_workload(6, "Choice_x_SE", batch=2)
+    again = from_recipe(pickle.loads(pickle.dumps(original.recipe)))
+    assert again == original and again.features == original.features
+    arch = space.sample(np.random.default_rng(3))
+    assert from_recipe(space.arch_workload(arch).recipe).input_shape == (1, 3, 32, 32)
+    first = onnx_file(original, root=tmp_path)
+    stamp = first.stat().st_mtime_ns
+    assert onnx_file(again, root=tmp_path) == first and first.stat().st_mtime_ns == stamp
+    assert len(list(tmp_path.iterdir())) == 1

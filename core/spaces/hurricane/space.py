@@ -110,6 +110,12 @@ class HurricaneSpace(SearchSpace):
             raise HwnasError(
                 f"unknown hurricane profile {profile!r}", f"choose one of: {', '.join(PROFILES)}"
             )
+        self.options = {
+            "profile": profile,
+            "resolution": resolution,
+            "in_channels": in_channels,
+            "num_classes": num_classes,
+        }
         overrides = {
             "resolution": resolution,
             "in_channels": in_channels,
@@ -193,6 +199,10 @@ class HurricaneSpace(SearchSpace):
             label=f"layer {index} {op}",
             build=lambda: self.build_layer(index, op).eval(),
             features=features,
+            recipe=(
+                f"{__name__}:make_layer_workload",
+                {"space": self.options, "index": index, "op": op, "batch": batch},
+            ),
         )
 
     def arch_workload(self, arch: Architecture, batch: int = 1) -> Workload:
@@ -207,6 +217,10 @@ class HurricaneSpace(SearchSpace):
             label=f"arch {text[:40]}...",
             build=lambda: self.build_model(arch).eval(),
             features={"flops": cost.flops, "params": cost.params, "batch": batch},
+            recipe=(
+                f"{__name__}:make_arch_workload",
+                {"space": self.options, "arch": text, "batch": batch},
+            ),
         )
 
     # -- description -------------------------------------------------------------
@@ -237,3 +251,14 @@ class HurricaneSpace(SearchSpace):
             "fixed_cost": asdict(self.fixed_cost()),
             "layers": layers,
         }
+
+
+def make_layer_workload(space: dict, index: int, op: str, batch: int = 1) -> Workload:
+    """Recipe target: the workload of ``op`` at layer ``index`` of ``HurricaneSpace(**space)``."""
+    return HurricaneSpace(**space).layer_workload(index, op, batch)
+
+
+def make_arch_workload(space: dict, arch: str, batch: int = 1) -> Workload:
+    """Recipe target: the whole-network workload of ``arch`` in ``HurricaneSpace(**space)``."""
+    search_space = HurricaneSpace(**space)
+    return search_space.arch_workload(search_space.parse(arch), batch)

@@ -1,0 +1,33 @@
+"""Export each workload to ONNX once, cached on disk by its structural key."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+from hwnas.export import DEFAULT_OPSET, export_onnx
+from hwnas.workload import Workload
+
+CACHE_ENV = "HWNAS_CACHE"
+
+
+def cache_dir() -> Path:
+    """Where hwnas keeps caches: ``$HWNAS_CACHE`` or ``~/.cache/hwnas``."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "hwnas")
+
+
+def onnx_file(workload: Workload, opset: int = DEFAULT_OPSET, root: Path | None = None) -> Path:
+    """The ONNX file of ``workload``, exported on first use (atomic, safe across processes)."""
+    digest = hashlib.sha256(f"{workload.key}/opset{opset}".encode()).hexdigest()[:24]
+    path = (root or cache_dir() / "onnx") / f"{digest}.onnx"
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+        partial = export_onnx(
+            workload.build(), workload.example_input(), Path(tmp) / "m.onnx", opset
+        )
+        os.replace(partial, path)
+    return path
