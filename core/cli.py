@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -11,6 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from hwnas import cli_measure
+from hwnas.cli_common import JsonFlag, OptionList, console, load_space, print_json
 from hwnas.errors import HwnasError
 from hwnas.manager import get_plugin_manager
 
@@ -24,42 +25,7 @@ space_app = typer.Typer(help="Inspect search spaces.", no_args_is_help=True)
 arch_app = typer.Typer(help="Sample, check and export architectures.", no_args_is_help=True)
 app.add_typer(space_app, name="space")
 app.add_typer(arch_app, name="arch")
-console = Console()
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON to stdout.")]
-OptionList = Annotated[
-    list[str] | None,
-    typer.Option("--option", "-o", help="Space option KEY=VALUE (e.g. profile=imagenet)."),
-]
-
-
-def print_json(data) -> None:
-    """Write ``data`` as JSON to stdout."""
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
-
-
-def parse_options(pairs: list[str] | None) -> dict:
-    """``["a=1", "b=x"]`` -> ``{"a": 1, "b": "x"}`` (ints and floats are converted)."""
-    options = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise HwnasError(f"bad option {pair!r}", "write options as KEY=VALUE")
-        for convert in (int, float):
-            try:
-                value = convert(value)
-                break
-            except ValueError:
-                continue
-        options[key.strip().replace("-", "_")] = value
-    return options
-
-
-def load_space(name: str, options: list[str] | None = None):
-    """Instantiate search space ``name`` through the plugin manager."""
-    return get_plugin_manager().create("space", name, **parse_options(options))
-
-
+cli_measure.register(app)
 # ---------------------------------------------------------------------------
 # plugins
 # ---------------------------------------------------------------------------

@@ -41,6 +41,10 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "hwnas.spaces.nb201",
     "hwnas.spaces.fbnet",
     "hwnas.spaces.ofa",
+    "hwnas.targets.onnx_runtime",
+    "hwnas.targets.openvino_runtime",
+    "hwnas.targets.torch_eager",
+    "hwnas.targets.tvm",
 )
 _DISCOVERY_HOOKS = {
     "target": "hwnas_targets",
@@ -138,7 +142,7 @@ class PluginManager(pluggy.PluginManager):
             self.register_object(plugin, package, f"{package}:{ep.name}")
 
     def _record_broken(self, name: str, package: str, reason: str) -> None:
-        log.warning("plugin %s (%s) is unavailable: %s", name, package, reason)
+        log.info("plugin %s (%s) is unavailable: %s", name, package, reason)
         self.broken.append(PluginInfo("plugin", name, "failed to load", package, False, reason))
 
     # -- registry ----------------------------------------------------------

@@ -1,0 +1,123 @@
+"""Profile a target: measure workloads in isolated workers, store every result, skip the known."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from hwnas.manager import PluginManager, get_plugin_manager
+from hwnas.runner import IsolatedTarget, TargetInfo
+from hwnas.store import LatencyStore
+from hwnas.timing import Measurement, TimingProtocol
+from hwnas.workload import Workload
+
+
+@dataclass
+class ProfileResult:
+    """What a profile run did: the target, and per workload key its measurement."""
+
+    target: TargetInfo
+    results: dict[str, Measurement] = field(default_factory=dict)
+    measured: int = 0
+    reused: int = 0
+    failed: int = 0
+
+
+def profile_workloads(
+    target: str,
+    options: dict[str, Any],
+    workloads: Sequence[Workload],
+    store: LatencyStore,
+    protocol: TimingProtocol | None = None,
+    workers: int = 1,
+    timeout_s: float = 600.0,
+    retry_failed: bool = False,
+    show_progress: bool = True,
+    plugin_manager: PluginManager | None = None,
+) -> ProfileResult:
+    """Measure every workload not yet in ``store`` for this target; return all results.
+
+    ``workers`` isolated processes measure in parallel (for a device farm
+    behind one RPC tracker key, each worker holds its own session). Each
+    result is committed as soon as it arrives, so an interrupted run loses
+    only the workloads in flight.
+    """
+    protocol = protocol or TimingProtocol()
+    pm = plugin_manager or get_plugin_manager()
+    unique = {w.key: w for w in workloads}
+    probe = pm.create("target", target, **options)  # unavailable -> one-line error, nothing run
+    info = TargetInfo(target, probe.fingerprint(), probe.fingerprint_key())
+    probe.close()
+    farm = [IsolatedTarget(target, options, timeout_s) for _ in range(max(1, workers))]
+    try:
+        fp = info.fingerprint_key
+        store.register_target(fp, target, info.fingerprint)
+        known = store.keys(fp, status="ok" if retry_failed else None)
+        todo: queue.Queue[Workload] = queue.Queue()
+        for key, workload in unique.items():
+            if key not in known:
+                todo.put(workload)
+        result = ProfileResult(info, reused=len(unique) - todo.qsize())
+        lock = threading.Lock()
+
+        def drain(worker: IsolatedTarget, advance) -> None:
+            if worker.start().fingerprint_key != fp:
+                raise RuntimeError(f"{target}: worker fingerprint differs from the parent's")
+            while True:
+                try:
+                    workload = todo.get_nowait()
+                except queue.Empty:
+                    return
+                measurement = worker.measure(workload, protocol)
+                store.put(fp, workload.key, measurement, workload.label, workload.features)
+                pm.hook.hwnas_workload_measured(
+                    target=info, workload=workload, measurement=measurement
+                )
+                with lock:
+                    result.measured += 1
+                    result.failed += not measurement.ok
+                    advance(workload, measurement)
+
+        with _progress(show_progress) as progress:
+            task = progress.add_task(f"{target}: measuring", total=todo.qsize())
+
+            def advance(workload: Workload, measurement: Measurement) -> None:
+                note = (
+                    f"{workload.label}: {measurement.median_ms:.3f} ms"
+                    if measurement.ok
+                    else f"{workload.label}: FAILED"
+                )
+                progress.update(task, advance=1, description=f"{target}: {note}")
+
+            threads = [
+                threading.Thread(target=drain, args=(worker, advance), daemon=True)
+                for worker in farm
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+    finally:
+        for worker in farm:
+            worker.stop()
+    for key in unique:
+        stored = store.get(fp, key)
+        if stored is not None:
+            result.results[key] = stored.measurement
+    return result
+
+
+def _progress(enabled: bool) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        disable=not enabled,
+        transient=False,
+    )

@@ -1,0 +1,258 @@
+"""The latency store: every measurement, keyed by (target fingerprint, workload key), in SQLite.
+
+WAL journal, one transaction per measurement: a run killed with ``kill -9``
+keeps everything committed before it and leaves no partial row; several
+processes may write at once (SQLite serialises them, ``busy_timeout`` waits).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hwnas.errors import HwnasError
+from hwnas.timing import Measurement
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS targets (
+    fingerprint TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    details TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS measurements (
+    fingerprint TEXT NOT NULL,
+    workload TEXT NOT NULL,
+    label TEXT,
+    status TEXT NOT NULL,
+    median_ms REAL,
+    iqr_ms REAL,
+    cv REAL,
+    number INTEGER,
+    attempts INTEGER,
+    noisy INTEGER,
+    threads INTEGER,
+    compile_s REAL,
+    repeats_ms TEXT NOT NULL,
+    reason TEXT,
+    source TEXT NOT NULL,
+    features TEXT NOT NULL,
+    created REAL NOT NULL,
+    PRIMARY KEY (fingerprint, workload)
+);
+"""
+COLUMNS = (
+    "fingerprint",
+    "workload",
+    "label",
+    "status",
+    "median_ms",
+    "iqr_ms",
+    "cv",
+    "number",
+    "attempts",
+    "noisy",
+    "threads",
+    "compile_s",
+    "repeats_ms",
+    "reason",
+    "source",
+    "features",
+    "created",
+)
+
+
+@dataclass(frozen=True)
+class StoredMeasurement:
+    """A row of the store: which target and workload, and the measurement."""
+
+    fingerprint: str
+    workload: str
+    label: str | None
+    measurement: Measurement
+    features: dict[str, Any]
+    created: float
+
+
+class LatencyStore:
+    """SQLite-backed store of measurements (safe for concurrent processes)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with closing(self._connect()) as db:
+                db.executescript(SCHEMA)
+        except (OSError, sqlite3.DatabaseError) as exc:
+            raise HwnasError(
+                f"cannot open latency store {self.path}: {exc}",
+                "pass --store with a writable path to an hwnas SQLite file",
+            ) from exc
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA busy_timeout=30000")
+        return db
+
+    # -- writing -----------------------------------------------------------
+    def register_target(self, fingerprint: str, name: str, details: dict[str, Any]) -> None:
+        """Remember what a fingerprint key stands for (device, versions, flags)."""
+        with closing(self._connect()) as db, db:
+            db.execute(
+                "INSERT OR REPLACE INTO targets VALUES (?, ?, ?)",
+                (fingerprint, name, json.dumps(details, sort_keys=True, default=str)),
+            )
+
+    def put(
+        self,
+        fingerprint: str,
+        workload: str,
+        measurement: Measurement,
+        label: str | None = None,
+        features: dict[str, Any] | None = None,
+    ) -> None:
+        """Insert or replace one measurement, atomically."""
+        m = measurement
+        row = (
+            fingerprint,
+            workload,
+            label,
+            m.status,
+            m.median_ms,
+            m.iqr_ms,
+            m.cv,
+            m.number,
+            m.attempts,
+            int(m.noisy),
+            m.threads,
+            m.compile_s,
+            json.dumps(m.repeats_ms),
+            m.reason,
+            m.source,
+            json.dumps(features or {}, default=str),
+            time.time(),
+        )
+        with closing(self._connect()) as db, db:
+            db.execute(f"INSERT OR REPLACE INTO measurements VALUES ({_marks(COLUMNS)})", row)
+
+    # -- reading -----------------------------------------------------------
+    def get(self, fingerprint: str, workload: str) -> StoredMeasurement | None:
+        """The stored measurement of ``workload`` on ``fingerprint``, if any."""
+        rows = list(self._select("WHERE fingerprint = ? AND workload = ?", (fingerprint, workload)))
+        return rows[0] if rows else None
+
+    def keys(self, fingerprint: str, status: str | None = None) -> set[str]:
+        """Workload keys stored for ``fingerprint`` (optionally only those with ``status``)."""
+        query = "SELECT workload FROM measurements WHERE fingerprint = ?"
+        params: tuple = (fingerprint,)
+        if status:
+            query, params = query + " AND status = ?", (fingerprint, status)
+        with closing(self._connect()) as db:
+            return {row[0] for row in db.execute(query, params)}
+
+    def measurements(self, fingerprint: str | None = None) -> list[StoredMeasurement]:
+        """Every stored row (of one fingerprint, or all)."""
+        if fingerprint is None:
+            return list(self._select("", ()))
+        return list(self._select("WHERE fingerprint = ?", (fingerprint,)))
+
+    def targets(self) -> dict[str, dict[str, Any]]:
+        """Fingerprint key -> ``{"name": ..., "details": {...}}`` of every known target."""
+        with closing(self._connect()) as db:
+            return {
+                fp: {"name": name, "details": json.loads(details)}
+                for fp, name, details in db.execute("SELECT * FROM targets")
+            }
+
+    def _select(self, where: str, params: tuple) -> Iterator[StoredMeasurement]:
+        with closing(self._connect()) as db:
+            rows = db.execute(f"SELECT {', '.join(COLUMNS)} FROM measurements {where}", params)
+            yield from (_row_to_stored(dict(zip(COLUMNS, row, strict=True))) for row in rows)
+
+    # -- CSV -----------------------------------------------------------------
+    def export_csv(self, path: str | Path) -> int:
+        """Write every measurement to CSV (raw repeats and features as JSON); returns rows."""
+        with closing(self._connect()) as db, open(path, "w", newline="", encoding="utf-8") as out:
+            writer = csv.writer(out)
+            writer.writerow(COLUMNS)
+            count = 0
+            for row in db.execute(f"SELECT {', '.join(COLUMNS)} FROM measurements"):
+                writer.writerow(row)
+                count += 1
+        return count
+
+    def import_csv(self, path: str | Path) -> int:
+        """Merge measurements from a CSV written by :meth:`export_csv`; returns rows."""
+        try:
+            with open(path, newline="", encoding="utf-8") as handle:
+                rows = list(csv.DictReader(handle))
+        except OSError as exc:
+            raise HwnasError(f"cannot read {path}: {exc}", "give an exported store CSV") from exc
+        if rows and set(COLUMNS) - set(rows[0]):
+            missing = ", ".join(sorted(set(COLUMNS) - set(rows[0])))
+            raise HwnasError(
+                f"{path} is not a store export: missing {missing}",
+                "write it with 'hwnas store export'",
+            )
+        with closing(self._connect()) as db, db:
+            db.executemany(
+                f"INSERT OR REPLACE INTO measurements VALUES ({_marks(COLUMNS)})",
+                (tuple(_from_csv(c, r[c]) for c in COLUMNS) for r in rows),
+            )
+        return len(rows)
+
+
+def _marks(columns: Iterable[str]) -> str:
+    return ", ".join("?" for _ in columns)
+
+
+_NUMERIC = {
+    "median_ms": float,
+    "iqr_ms": float,
+    "cv": float,
+    "compile_s": float,
+    "created": float,
+    "number": int,
+    "attempts": int,
+    "noisy": int,
+    "threads": int,
+}
+
+
+def _from_csv(column: str, value: str):
+    if value == "" and column not in ("repeats_ms", "features"):
+        return None
+    return _NUMERIC[column](value) if column in _NUMERIC else value
+
+
+def _row_to_stored(row: dict[str, Any]) -> StoredMeasurement:
+    measurement = Measurement(
+        status=row["status"],
+        median_ms=row["median_ms"],
+        iqr_ms=row["iqr_ms"],
+        cv=row["cv"],
+        repeats_ms=tuple(json.loads(row["repeats_ms"])),
+        number=row["number"] or 0,
+        attempts=row["attempts"] or 0,
+        noisy=bool(row["noisy"]),
+        threads=row["threads"],
+        compile_s=row["compile_s"],
+        reason=row["reason"],
+        source=row["source"],
+    )
+    return StoredMeasurement(
+        row["fingerprint"],
+        row["workload"],
+        row["label"],
+        measurement,
+        json.loads(row["features"]),
+        row["created"],
+    )

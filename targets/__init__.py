@@ -1,0 +1,1 @@
+"""Built-in target plugins (each module registers through the hwnas hooks)."""
