@@ -1,8 +1,9 @@
 """The plugin manager: loads built-in and third-party plugins the same way.
 
 Built-ins are the modules in :data:`DEFAULT_PLUGINS`; third-party plugins are
-entry points in the group ``hwnas``. Both go through :meth:`register_module`,
-so a built-in is never special. A plugin that fails to import, or whose hook
+entry points in the group ``hwnas``, plus any module named in
+``HWNAS_PLUGINS`` (comma-separated; handy for a plugin under development).
+All go through the same registration, so a built-in is never special. A plugin that fails to import, or whose hook
 raises, is kept in the registry as *unavailable* with the reason; it never
 takes the CLI down. Set ``HWNAS_NO_EXTERNAL_PLUGINS=1`` to load built-ins only.
 """
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "hwnas"
 DISABLE_EXTERNAL_ENV = "HWNAS_NO_EXTERNAL_PLUGINS"
+EXTRA_PLUGINS_ENV = "HWNAS_PLUGINS"
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "hwnas.spaces.hurricane",
     "hwnas.spaces.nb201",
@@ -110,6 +112,8 @@ class PluginManager(pluggy.PluginManager):
             load_external = os.environ.get(DISABLE_EXTERNAL_ENV, "") in ("", "0")
         if load_external:
             self.load_entry_points()
+            for module in filter(None, os.environ.get(EXTRA_PLUGINS_ENV, "").split(",")):
+                self.register_module(module.strip(), package=module.strip())
         self._registry: dict[tuple[str, str], PluginInfo] | None = None
 
     # -- loading -----------------------------------------------------------
