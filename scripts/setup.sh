@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Install hwnas with every runtime it drives, the dev tools and the example plugin.
+# Idempotent; safe to run again. Needs only PyPI (and Debian's archive when root).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  # Cross toolchains for the tvm-arm and tvm-hexagon targets; Fashion-MNIST for supernet training.
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    g++-aarch64-linux-gnu lld dataset-fashion-mnist >/dev/null
+fi
+
+python3 -m pip install -q --disable-pip-version-check torch==2.13.0  # the CPU build
+python3 -m pip install -q --disable-pip-version-check -e ".[all,dev]"
+python3 -m pip install -q --disable-pip-version-check -e examples/hwnas-target-example
