@@ -3,9 +3,10 @@
 Built-ins are the modules in :data:`DEFAULT_PLUGINS`; third-party plugins are
 entry points in the group ``hwnas``, plus any module named in
 ``HWNAS_PLUGINS`` (comma-separated; handy for a plugin under development).
-All go through the same registration, so a built-in is never special. A plugin that fails to import, or whose hook
-raises, is kept in the registry as *unavailable* with the reason; it never
-takes the CLI down. Set ``HWNAS_NO_EXTERNAL_PLUGINS=1`` to load built-ins only.
+All go through the same registration, so a built-in is never special. A
+plugin that fails to import, or whose hook raises, is kept in the registry as
+*unavailable* with the reason; it never takes the CLI down. Set
+``HWNAS_NO_EXTERNAL_PLUGINS=1`` to load built-ins only.
 """
 
 from __future__ import annotations

@@ -20,7 +20,13 @@ def cache_dir() -> Path:
 
 def onnx_file(workload: Workload, opset: int = DEFAULT_OPSET, root: Path | None = None) -> Path:
     """The ONNX file of ``workload``, exported on first use (atomic, safe across processes)."""
-    digest = hashlib.sha256(f"{workload.key}/opset{opset}".encode()).hexdigest()[:24]
+    import torch
+
+    import hwnas
+
+    # A new hwnas (op definitions) or torch (exporter) release gives new files.
+    stamp = f"{workload.key}/opset{opset}/hwnas{hwnas.__version__}/torch{torch.__version__}"
+    digest = hashlib.sha256(stamp.encode()).hexdigest()[:24]
     path = (root or cache_dir() / "onnx") / f"{digest}.onnx"
     if path.exists():
         return path

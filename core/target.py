@@ -73,12 +73,29 @@ class Target(ABC):
 
 @cache
 def cpu_model() -> str:
-    """The host CPU's model name (for fingerprints)."""
+    """The host CPU for fingerprints: model name, family/model/stepping and an ISA-flags digest.
+
+    Virtual machines often report a bare "AMD EPYC"; the flags digest keeps
+    hosts apart whose vector extensions (AVX-512, bf16, ...) change the code
+    runtimes choose.
+    """
+    fields: dict[str, str] = {}
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as handle:
             for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key in ("model name", "cpu family", "model", "stepping", "flags"):
+                    fields.setdefault(key, value.strip())
+                if not line.strip() and fields:
+                    break
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    if "model name" not in fields:
+        return platform.processor() or platform.machine()
+    flags = hashlib.sha256(" ".join(sorted(fields.get("flags", "").split())).encode())
+    return (
+        f"{fields['model name']} (family {fields.get('cpu family', '?')} model "
+        f"{fields.get('model', '?')} stepping {fields.get('stepping', '?')}, "
+        f"flags {flags.hexdigest()[:8]})"
+    )

@@ -14,7 +14,7 @@ import pytest
 from hwnas.manager import PluginManager
 from hwnas.target import Target
 from hwnas.timing import Measurement, TimingProtocol
-from hwnas.workload import Workload
+from hwnas.workload import Workload, seeded
 
 QUICK_PROTOCOL = TimingProtocol(warmup=1, repeats=5, min_repeat_ms=2.0, max_attempts=1)
 
@@ -42,7 +42,7 @@ def tiny_workload(channels: int = 8, size: int = 16) -> Workload:
         space="testing",
         input_shape=(1, channels, size, size),
         label="tiny conv",
-        build=build,
+        build=seeded(build),
         recipe=(f"{__name__}:tiny_workload", {"channels": channels, "size": size}),
     )
 

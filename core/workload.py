@@ -14,7 +14,8 @@ class Workload:
 
     ``key`` is structural (op and shapes, not the layer index), so identical
     computations at different layers share one measurement. ``build()`` returns
-    a fresh ``torch.nn.Module`` in eval mode; ``features`` carries the facts a
+    a fresh ``torch.nn.Module`` in eval mode, with the same weights on every
+    call (see :func:`seeded`); ``features`` carries the facts a
     latency predictor learns from (op family, kernel, channels, FLOPs, ...).
     ``recipe`` is ``("package.module:function", kwargs)``, a picklable way to
     make the same workload again in a worker process (see :func:`from_recipe`).
@@ -41,3 +42,20 @@ def from_recipe(recipe: tuple[str, dict[str, Any]]) -> Workload:
     target, kwargs = recipe
     module_name, _, function = target.partition(":")
     return getattr(importlib.import_module(module_name), function)(**kwargs)
+
+
+def seeded(build: Callable[[], Any], seed: int = 0) -> Callable[[], Any]:
+    """Wrap a module builder so every call gives the same weights (torch's global RNG untouched).
+
+    An exported ONNX file, a compiled artifact and a fresh ``build()`` then
+    compute the same function, so numerics can be compared across runtimes.
+    """
+
+    def build_seeded():
+        import torch
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return build()
+
+    return build_seeded

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+
+import pytest
 import torch
 from torch import nn
 
@@ -17,3 +20,10 @@ def randomise_batchnorm(module: nn.Module, seed: int = 1) -> nn.Module:
                 m.running_mean.copy_(torch.randn(m.num_features, generator=generator) * 0.1)
                 m.running_var.copy_(torch.rand(m.num_features, generator=generator) + 0.5)
     return module
+
+
+@pytest.fixture(autouse=True, scope="session")
+def private_cache(tmp_path_factory):
+    """Keep ONNX exports, tuning logs and stores of the tests out of the user's cache."""
+    os.environ.setdefault("HWNAS_CACHE", str(tmp_path_factory.mktemp("hwnas-cache")))
+    yield

@@ -67,7 +67,7 @@ def test_hook_that_raises_is_listed_as_broken():
         raise RuntimeError("SDK exploded")
 
     pm = manager_with(("vendor-sdk", make_plugin("exploding", hwnas_targets=hwnas_targets)))
-    assert pm.infos("target") == []
+    assert all(info.package != "vendor-sdk" for info in pm.infos("target"))
     assert any("SDK exploded" in info.reason and info.package == "vendor-sdk" for info in pm.broken)
 
 

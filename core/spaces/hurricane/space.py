@@ -23,7 +23,7 @@ from hwnas.spaces.hurricane.ops import (
     output_size,
     parse_op,
 )
-from hwnas.workload import Workload
+from hwnas.workload import Workload, seeded
 
 
 @dataclass(frozen=True)
@@ -197,7 +197,7 @@ class HurricaneSpace(SearchSpace):
             space=self.name,
             input_shape=(batch, *layer.input_shape),
             label=f"layer {index} {op}",
-            build=lambda: self.build_layer(index, op).eval(),
+            build=seeded(lambda: self.build_layer(index, op).eval()),
             features=features,
             recipe=(
                 f"{__name__}:make_layer_workload",
@@ -215,7 +215,7 @@ class HurricaneSpace(SearchSpace):
             space=self.name,
             input_shape=(batch, p.in_channels, p.resolution, p.resolution),
             label=f"arch {text[:40]}...",
-            build=lambda: self.build_model(arch).eval(),
+            build=seeded(lambda: self.build_model(arch).eval()),
             features={"flops": cost.flops, "params": cost.params, "batch": batch},
             recipe=(
                 f"{__name__}:make_arch_workload",
