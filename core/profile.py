@@ -50,9 +50,7 @@ def profile_workloads(
     protocol = protocol or TimingProtocol()
     pm = plugin_manager or get_plugin_manager()
     unique = {w.key: w for w in workloads}
-    probe = pm.create("target", target, **options)  # unavailable -> one-line error, nothing run
-    info = TargetInfo(target, probe.fingerprint(), probe.fingerprint_key())
-    probe.close()
+    info = probe_target(target, options, pm)
     farm = [IsolatedTarget(target, options, timeout_s) for _ in range(max(1, workers))]
     try:
         fp = info.fingerprint_key
@@ -83,7 +81,7 @@ def profile_workloads(
                     result.failed += not measurement.ok
                     advance(workload, measurement)
 
-        with _progress(show_progress) as progress:
+        with progress_bar(show_progress) as progress:
             task = progress.add_task(f"{target}: measuring", total=todo.qsize())
 
             def advance(workload: Workload, measurement: Measurement) -> None:
@@ -112,7 +110,21 @@ def profile_workloads(
     return result
 
 
-def _progress(enabled: bool) -> Progress:
+def probe_target(name: str, options: dict[str, Any], pm: PluginManager | None = None) -> TargetInfo:
+    """Create the target here just to check it is available and read its fingerprint.
+
+    Raises a one-line :class:`~hwnas.errors.HwnasError` when it is unknown or
+    unavailable; nothing is compiled or timed in this process.
+    """
+    target = (pm or get_plugin_manager()).create("target", name, **options)
+    try:
+        return TargetInfo(name, target.fingerprint(), target.fingerprint_key())
+    finally:
+        target.close()
+
+
+def progress_bar(enabled: bool = True) -> Progress:
+    """The rich progress bar hwnas shows for long measurement runs."""
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),

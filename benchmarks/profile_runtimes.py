@@ -1,0 +1,228 @@
+"""Benchmark: the same HURRICANE workloads measured by every runtime, side by side.
+
+Protocol (printed with the results): >= 60 workloads of the `hurricane` space
+(small profile, batch 1) covering all 32 ops and every distinct layer shape;
+each target runs in its own isolated worker; workloads are measured
+interleaved (workload 1 on every target, then workload 2, ...) so machine noise
+hits all targets alike. Reports per target: median compile seconds, median
+latency, median coefficient of variation; Spearman rank correlation of op
+latencies between targets and between FLOPs and each target; the fastest op
+per layer shape for each target; and the speed-up of a second identical run
+that finds everything in the latency store.
+
+    python benchmarks/profile_runtimes.py --out benchmarks/results/profile_runtimes.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import statistics
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+from scipy.stats import spearmanr
+
+from hwnas.profile import probe_target, progress_bar
+from hwnas.runner import IsolatedTarget
+from hwnas.spaces.hurricane.ops import OP_NAMES
+from hwnas.spaces.hurricane.space import HurricaneSpace
+from hwnas.store import LatencyStore
+from hwnas.timing import TimingProtocol
+
+DEFAULT_TARGETS = (
+    "onnxruntime",
+    "openvino",
+    "torch",
+    "tvm-cpu:mode=default",
+    "tvm-cpu:mode=tuned,trials=8,max_trials_per_task=8",
+)
+console = Console()
+
+
+def parse_target(text: str) -> tuple[str, str, dict]:
+    """``"tvm-cpu:mode=tuned,trials=8"`` -> (label, name, options)."""
+    name, _, rest = text.partition(":")
+    options = {}
+    for pair in filter(None, rest.split(",")):
+        key, _, value = pair.partition("=")
+        options[key] = int(value) if value.isdigit() else value
+    return text, name, options
+
+
+def pick_workloads(space: HurricaneSpace, per_op: int):
+    """``per_op`` distinct layer shapes for each of the 32 ops, rotating over all shapes."""
+    shapes = {}
+    for layer in space.layers:
+        shapes.setdefault(space.layer_workload(layer.index, "SEP_k3").key, layer.index)
+    layers = sorted(shapes.values())
+    chosen = []
+    for i, op in enumerate(OP_NAMES):
+        for j in range(per_op):
+            chosen.append(space.layer_workload(layers[(i + 3 * j) % len(layers)], op))
+    return chosen
+
+
+def measure_interleaved(targets, workloads, store, protocol, timeout_s):
+    """One pass over the workloads, each measured on every target in turn; skips stored ones."""
+    started = time.perf_counter()
+    workers = {label: IsolatedTarget(name, options, timeout_s) for label, name, options in targets}
+    results = {label: {} for label, _, _ in targets}
+    progress = progress_bar()
+    progress.start()
+    task = progress.add_task("measuring", total=len(workloads))
+    try:
+        infos = {label: probe_target(name, options) for label, name, options in targets}
+        fps = {label: info.fingerprint_key for label, info in infos.items()}
+        for label, info in infos.items():
+            store.register_target(info.fingerprint_key, info.name, info.fingerprint)
+        for workload in workloads:
+            for label, worker in workers.items():
+                stored = store.get(fps[label], workload.key)
+                if stored is None:
+                    m = worker.measure(workload, protocol)
+                    store.put(fps[label], workload.key, m, workload.label, workload.features)
+                else:
+                    m = stored.measurement
+                results[label][workload.key] = m
+            progress.update(task, advance=1, description=workload.label)
+    finally:
+        progress.stop()
+        for worker in workers.values():
+            worker.stop()
+    return results, time.perf_counter() - started
+
+
+def summarise(targets, workloads, results, first_s, second_s, protocol_text):
+    """All figures of the benchmark as one JSON-friendly dict."""
+    labels = [label for label, _, _ in targets]
+    flops = {w.key: w.features["flops"] for w in workloads}
+    per_target = {}
+    for label in labels:
+        ok = {k: m for k, m in results[label].items() if m.ok}
+        per_target[label] = {
+            "ok": len(ok),
+            "failed": len(results[label]) - len(ok),
+            "median_compile_s": statistics.median(m.compile_s for m in ok.values()) if ok else None,
+            "median_latency_ms": statistics.median(m.median_ms for m in ok.values())
+            if ok
+            else None,
+            "median_cv": statistics.median(m.cv for m in ok.values()) if ok else None,
+            "spearman_vs_flops": _spearman(flops, {k: m.median_ms for k, m in ok.items()}),
+        }
+    pairs = {}
+    for a, b in itertools.combinations(labels, 2):
+        pairs[f"{a} | {b}"] = _spearman(
+            {k: m.median_ms for k, m in results[a].items() if m.ok},
+            {k: m.median_ms for k, m in results[b].items() if m.ok},
+        )
+    return {
+        "protocol": protocol_text,
+        "workloads": len(workloads),
+        "targets": per_target,
+        "spearman_between_targets": pairs,
+        "best_op_per_shape": _best_ops(labels, workloads, results),
+        "first_run_s": first_s,
+        "second_run_s": second_s,
+        "cache_speedup": first_s / second_s if second_s else None,
+    }
+
+
+def _spearman(a: dict, b: dict) -> float | None:
+    keys = sorted(set(a) & set(b))
+    if len(keys) < 3:
+        return None
+    return float(spearmanr([a[k] for k in keys], [b[k] for k in keys]).statistic)
+
+
+def _best_ops(labels, workloads, results):
+    shapes = {}
+    for w in workloads:
+        shape = w.key.split("/", 2)[2]  # c{in}-{out}/hw../s../b..
+        shapes.setdefault(shape, []).append(w)
+    table = {}
+    for shape, group in sorted(shapes.items()):
+        row = {}
+        for label in labels:
+            ok = [(results[label][w.key].median_ms, w.features["op"]) for w in group
+                  if results[label][w.key].ok]  # fmt: skip
+            row[label] = min(ok)[1] if ok else None
+        row["fewest_flops"] = min((w.features["flops"], w.features["op"]) for w in group)[1]
+        table[shape] = row
+    return table
+
+
+def print_report(report: dict) -> None:
+    """The tables a person reads."""
+    console.print(f"[bold]Protocol[/bold]: {report['protocol']}", soft_wrap=True)
+    table = Table("target", "ok", "failed", "compile s (median)", "latency ms (median)",
+                  "CV (median)", "SRCC vs FLOPs", title="Per target (measured)")  # fmt: skip
+    for label, row in report["targets"].items():
+        table.add_row(label, str(row["ok"]), str(row["failed"]), _fmt(row["median_compile_s"]),
+                      _fmt(row["median_latency_ms"]), _fmt(row["median_cv"]),
+                      _fmt(row["spearman_vs_flops"]))  # fmt: skip
+    console.print(table)
+    pairs = Table("pair", "Spearman SRCC", title="Rank correlation of op latencies")
+    for pair, value in report["spearman_between_targets"].items():
+        pairs.add_row(pair, _fmt(value))
+    console.print(pairs)
+    labels = list(report["targets"])
+    best = Table("layer shape", *labels, "fewest FLOPs", title="Fastest op per layer shape")
+    for shape, row in report["best_op_per_shape"].items():
+        best.add_row(shape, *(row[label] or "-" for label in labels), row["fewest_flops"])
+    console.print(best)
+    console.print(
+        f"first run {report['first_run_s']:.1f} s, second identical run "
+        f"{report['second_run_s']:.2f} s: cache speed-up {report['cache_speedup']:.0f}x"
+    )
+
+
+def _fmt(value) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--targets",
+        default=";".join(DEFAULT_TARGETS),
+        help="semicolon-separated NAME[:k=v,k=v] target specs",
+    )
+    parser.add_argument("--per-op", type=int, default=2, help="layer shapes per op (2 -> 64)")
+    parser.add_argument("--store", type=Path, default=Path("benchmarks/results/profile.sqlite"))
+    parser.add_argument(
+        "--out", type=Path, default=Path("benchmarks/results/profile_runtimes.json")
+    )
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--min-repeat-ms", type=float, default=20.0)
+    parser.add_argument("--timeout", type=float, default=900.0)
+    parser.add_argument("--fresh", action="store_true", help="delete the store first")
+    args = parser.parse_args()
+    targets = [parse_target(s) for s in args.targets.split(";") if s]
+    space = HurricaneSpace()
+    workloads = pick_workloads(space, args.per_op)
+    if args.fresh and args.store.exists():
+        args.store.unlink()
+    store = LatencyStore(args.store)
+    protocol = TimingProtocol(repeats=args.repeats, min_repeat_ms=args.min_repeat_ms)
+    protocol_text = (
+        f"{len(workloads)} hurricane small-profile workloads (all 32 ops x {args.per_op} layer "
+        f"shapes), batch 1, interleaved over targets, isolated workers; {protocol.warmup} "
+        f"warm-up, {protocol.repeats} repeats of >= {protocol.min_repeat_ms} ms, median; "
+        f"re-measured up to {protocol.max_attempts}x if CV > {protocol.max_cv}"
+    )
+    results, first_s = measure_interleaved(targets, workloads, store, protocol, args.timeout)
+    again, second_s = measure_interleaved(targets, workloads, store, protocol, args.timeout)
+    assert again == results, "the second run must reuse the stored measurements"
+    report = summarise(targets, workloads, results, first_s, second_s, protocol_text)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2))
+    print_report(report)
+    console.print(f"JSON: {args.out}")
+
+
+if __name__ == "__main__":
+    main()
