@@ -77,7 +77,7 @@ def measure_interleaved(targets, workloads, store, protocol, timeout_s):
     try:
         infos = {label: probe_target(name, options) for label, name, options in targets}
         fps = {label: info.fingerprint_key for label, info in infos.items()}
-        for label, info in infos.items():
+        for info in infos.values():
             store.register_target(info.fingerprint_key, info.name, info.fingerprint)
         for workload in workloads:
             for label, worker in workers.items():
