@@ -116,17 +116,24 @@ def profile(
     search_space = load_space(space, option)
     if not hasattr(search_space, "layer_workload"):
         raise HwnasError(f"space {space!r} has no per-layer workloads", "profile hurricane")
-    indices = parse_index_ranges(layers or f"0-{len(search_space.positions) - 1}",
-                                 len(search_space.positions))  # fmt: skip
+    indices = parse_index_ranges(
+        layers or f"0-{len(search_space.positions) - 1}", len(search_space.positions)
+    )
     op_names = _parse_ops(ops, search_space.positions[indices[0]].choices)
     grid = {(i, op): search_space.layer_workload(i, op, batch) for i in indices for op in op_names}
     latency_store = LatencyStore(store or section.get("store") or default_store())
     protocol = TimingProtocol(repeats=repeats, min_repeat_ms=min_repeat_ms)
     result = profile_workloads(
-        target, options, list(grid.values()), latency_store, protocol,
-        workers=int(section.get("workers", workers)), timeout_s=timeout,
-        retry_failed=retry_failed, show_progress=progress and not as_json,
-    )  # fmt: skip
+        target,
+        options,
+        list(grid.values()),
+        latency_store,
+        protocol,
+        workers=int(section.get("workers", workers)),
+        timeout_s=timeout,
+        retry_failed=retry_failed,
+        show_progress=progress and not as_json,
+    )
     report = _profile_report(result, grid, indices, op_names, latency_store.path)
     if as_json:
         print_json(report)
@@ -160,8 +167,9 @@ def _profile_report(result, grid, indices, op_names, store_path) -> dict[str, An
             }
         ok = {op: c["median_ms"] for op, c in cells.items() if c["status"] == "ok"}
         best = min(ok, key=ok.get) if ok else None
-        layers.append({"layer": i, "ops": cells, "best_op": best,
-                       "best_ms": ok.get(best) if best else None})  # fmt: skip
+        layers.append(
+            {"layer": i, "ops": cells, "best_op": best, "best_ms": ok.get(best) if best else None}
+        )
     return {
         "target": result.target.name,
         "fingerprint": result.target.fingerprint,
@@ -177,8 +185,11 @@ def _profile_report(result, grid, indices, op_names, store_path) -> dict[str, An
 
 def _print_profile(report: dict[str, Any]) -> None:
     layers = report["layers"]
-    table = Table("op", *(f"L{row['layer']}" for row in layers),
-                  title=f"{report['target']}: median latency (ms), measured")  # fmt: skip
+    table = Table(
+        "op",
+        *(f"L{row['layer']}" for row in layers),
+        title=f"{report['target']}: median latency (ms), measured",
+    )
     for op in layers[0]["ops"]:
         cells = []
         for row in layers:

@@ -1,0 +1,55 @@
+"""The strategy interface and the result every strategy returns."""
+
+from __future__ import annotations
+
+import contextlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+from hwnas.problem import BudgetExhausted, Evaluation, Problem
+
+
+@dataclass
+class SearchResult:
+    """What a search found: its Pareto front (latency vs accuracy) and the full history."""
+
+    strategy: str
+    front: list[Evaluation]
+    history: list[Evaluation]
+    best: Evaluation | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def evaluations(self) -> int:
+        """Evaluations spent."""
+        return len(self.history)
+
+
+class Strategy(ABC):
+    """A search strategy: turns a :class:`Problem` into a :class:`SearchResult`.
+
+    Implement :meth:`ask_and_tell` (the search loop, which calls
+    ``problem.evaluate`` and may stop early); :meth:`search` handles the
+    budget and builds the result. Rules: draw randomness only from
+    ``problem.rng`` (so a seed reproduces a run); never import a target or a
+    device runtime; never read report (test) accuracy.
+    """
+
+    name: str = "strategy"
+
+    @abstractmethod
+    def ask_and_tell(self, problem: Problem) -> None:
+        """Run the search loop, evaluating candidates with ``problem.evaluate``."""
+
+    def search(self, problem: Problem) -> SearchResult:
+        """Run until the loop ends or the budget is spent; return front, best and history."""
+        from hwnas.pareto import pareto_front
+
+        problem.strategy_name = problem.strategy_name or self.name
+        with contextlib.suppress(BudgetExhausted):
+            self.ask_and_tell(problem)
+        front = pareto_front(problem.history)
+        feasible = [e for e in problem.history if problem.feasible(e)]
+        best = max(feasible, key=lambda e: e.accuracy) if feasible else None
+        return SearchResult(self.name, front, list(problem.history), best)
