@@ -147,8 +147,11 @@ def _best_ops(labels, workloads, results):
     for shape, group in sorted(shapes.items()):
         row = {}
         for label in labels:
-            ok = [(results[label][w.key].median_ms, w.features["op"]) for w in group
-                  if results[label][w.key].ok]  # fmt: skip
+            ok = [
+                (results[label][w.key].median_ms, w.features["op"])
+                for w in group
+                if results[label][w.key].ok
+            ]
             row[label] = min(ok)[1] if ok else None
         row["fewest_flops"] = min((w.features["flops"], w.features["op"]) for w in group)[1]
         table[shape] = row
@@ -158,12 +161,26 @@ def _best_ops(labels, workloads, results):
 def print_report(report: dict) -> None:
     """The tables a person reads."""
     console.print(f"[bold]Protocol[/bold]: {report['protocol']}", soft_wrap=True)
-    table = Table("target", "ok", "failed", "compile s (median)", "latency ms (median)",
-                  "CV (median)", "SRCC vs FLOPs", title="Per target (measured)")  # fmt: skip
+    table = Table(
+        "target",
+        "ok",
+        "failed",
+        "compile s (median)",
+        "latency ms (median)",
+        "CV (median)",
+        "SRCC vs FLOPs",
+        title="Per target (measured)",
+    )
     for label, row in report["targets"].items():
-        table.add_row(label, str(row["ok"]), str(row["failed"]), _fmt(row["median_compile_s"]),
-                      _fmt(row["median_latency_ms"]), _fmt(row["median_cv"]),
-                      _fmt(row["spearman_vs_flops"]))  # fmt: skip
+        table.add_row(
+            label,
+            str(row["ok"]),
+            str(row["failed"]),
+            _fmt(row["median_compile_s"]),
+            _fmt(row["median_latency_ms"]),
+            _fmt(row["median_cv"]),
+            _fmt(row["spearman_vs_flops"]),
+        )
     console.print(table)
     pairs = Table("pair", "Spearman SRCC", title="Rank correlation of op latencies")
     for pair, value in report["spearman_between_targets"].items():

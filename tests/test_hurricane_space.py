@@ -91,7 +91,6 @@ def test_every_op_at_every_layer_runs_exports_and_matches_onnxruntime(index, tmp
         assert onnxruntime_max_abs_diff(path, module, x) < 1e-4, op
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("index", distinct_layers(HurricaneSpace(profile="imagenet")))
 def test_every_op_at_every_imagenet_layer_matches_onnxruntime(index, tmp_path):
     pytest.importorskip("onnxruntime")
