@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from hwnas import cli_measure
+from hwnas import cli_measure, cli_search
 from hwnas.cli_common import JsonFlag, OptionList, console, load_space, print_json
 from hwnas.errors import HwnasError
 from hwnas.manager import get_plugin_manager
@@ -26,6 +26,7 @@ arch_app = typer.Typer(help="Sample, check and export architectures.", no_args_i
 app.add_typer(space_app, name="space")
 app.add_typer(arch_app, name="arch")
 cli_measure.register(app)
+cli_search.register(app)
 # ---------------------------------------------------------------------------
 # plugins
 # ---------------------------------------------------------------------------

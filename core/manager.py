@@ -48,6 +48,10 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "hwnas.targets.openvino_runtime",
     "hwnas.targets.torch_eager",
     "hwnas.targets.tvm",
+    "hwnas.targets.recorded",
+    "hwnas.plugins.random_search",
+    "hwnas.plugins.evolution",
+    "hwnas.plugins.nsga2",
 )
 _DISCOVERY_HOOKS = {
     "target": "hwnas_targets",

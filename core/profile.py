@@ -10,9 +10,11 @@ from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from hwnas.errors import HwnasError
 from hwnas.manager import PluginManager, get_plugin_manager
 from hwnas.runner import IsolatedTarget, TargetInfo
 from hwnas.store import LatencyStore
+from hwnas.target import Target
 from hwnas.timing import Measurement, TimingProtocol
 from hwnas.workload import Workload
 
@@ -117,6 +119,11 @@ def probe_target(name: str, options: dict[str, Any], pm: PluginManager | None = 
     unavailable; nothing is compiled or timed in this process.
     """
     target = (pm or get_plugin_manager()).create("target", name, **options)
+    if not isinstance(target, Target):
+        raise HwnasError(
+            f"{name!r} answers whole architectures from a table; it has no workloads to time",
+            "profile a live target (see 'hwnas targets'), or query it with 'hwnas recorded'",
+        )
     try:
         return TargetInfo(name, target.fingerprint(), target.fingerprint_key())
     finally:

@@ -52,4 +52,9 @@ class Strategy(ABC):
         front = pareto_front(problem.history)
         feasible = [e for e in problem.history if problem.feasible(e)]
         best = max(feasible, key=lambda e: e.accuracy) if feasible else None
-        return SearchResult(self.name, front, list(problem.history), best)
+        result = SearchResult(self.name, front, list(problem.history), best)
+        if problem.plugin_manager is not None:
+            problem.plugin_manager.hook.hwnas_search_finished(
+                strategy=problem.strategy_name, result=result
+            )
+        return result

@@ -1,0 +1,375 @@
+"""The ground-truth arena: run strategies on a fully tabulated space and score them exactly.
+
+Protocol (``../shared/BENCHMARKS.md``, "Pareto search quality"):
+
+- The search sees the accuracy source's search accuracy (NB201 CIFAR-10:
+  validation); every result is scored with the report (test) accuracy.
+- Normalised objectives, both minimised: latency scaled by the space's min and
+  max on the device; error = 100 - accuracy scaled so the best test error maps
+  to 0 and the median one to 1 (NB201 CIFAR-10: 5.627 and 9.255), clipped to
+  1. Reference point (1, 1); exact 2-D hypervolume.
+- HV ratio = HV(the search's validation-accuracy front over what it evaluated,
+  scored with test accuracy) / HV(the true test-accuracy front of the space).
+- Regret at latency budgets on the 20/35/50/65/80 % quantiles of the device's
+  latency over the space: the true best test accuracy under the budget minus
+  the test accuracy of the search's pick (its highest validation-accuracy
+  evaluated architecture within the budget); ``nan`` when it evaluated none.
+- Budgets count every evaluation, repeats included; seeds 0..n-1, by default
+  10 for ``random`` and 5 for any other strategy.
+
+Any strategy plugin runs here unchanged: the arena only builds a
+:class:`~hwnas.problem.Problem` and calls ``strategy.search(problem)``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hwnas import data
+from hwnas.accuracy_sources import NB201Accuracy
+from hwnas.errors import HwnasError
+from hwnas.manager import PluginManager, get_plugin_manager
+from hwnas.pareto import (
+    NB201_C10_ERR_BEST,
+    NB201_C10_ERR_MEDIAN,
+    Normaliser,
+    best_under_budget,
+    latency_budgets,
+    regret,
+    true_front,
+)
+from hwnas.problem import Problem
+from hwnas.strategy import SearchResult
+
+ARENA_SPACES = ("nb201",)
+QUANTILES = (0.2, 0.35, 0.5, 0.65, 0.8)
+PROTOCOL_SEEDS = {"random": 10}
+DEFAULT_SEEDS = 5
+# BENCHMARKS.md: mean over raspi4, pixel3, eyeriss, fpga, titan_rtx_1, gold_6226.
+ARENA_DEVICES = ("raspi4", "pixel3", "eyeriss", "fpga", "titan_rtx_1", "gold_6226")
+CEO_BASELINES = {
+    "random": {100: 0.797, 300: 0.859, 1000: 0.905},
+    "nsga2": {100: 0.758, 300: 0.883, 1000: 0.935},
+    "evolution": {100: 0.797, 300: 0.897, 1000: 0.935},
+}
+
+
+def protocol_seeds(strategy: str, seeds: int | None = None) -> int:
+    """``seeds`` if given, else the protocol's count (10 for random, 5 for the others)."""
+    return int(seeds) if seeds is not None else PROTOCOL_SEEDS.get(strategy, DEFAULT_SEEDS)
+
+
+def check_device(space: str, device: str) -> None:
+    """One-line error for a space without a full table or a device it has no column for."""
+    if space not in ARENA_SPACES:
+        raise HwnasError(
+            f"the arena needs a fully tabulated space; {space!r} is not one",
+            f"use --space {' or '.join(ARENA_SPACES)}",
+        )
+    if device not in data.NB201_DEVICES:
+        raise HwnasError(
+            f"unknown {space} device {device!r}",
+            f"choose one of: {', '.join(data.NB201_DEVICES)}",
+        )
+
+
+@dataclass
+class GroundTruth:
+    """A whole space on one device: every latency, search and report accuracy, and the truth."""
+
+    space: Any
+    device: str
+    latency: Any
+    accuracy: NB201Accuracy
+    lat: np.ndarray
+    search_acc: np.ndarray
+    report_acc: np.ndarray
+    normaliser: Normaliser
+    true_front: np.ndarray
+    true_hv: float
+    budgets_ms: np.ndarray
+    true_best: np.ndarray
+
+    def rows(self, archs) -> np.ndarray:
+        """Table rows of ``archs``."""
+        return self.accuracy.table.rows([a.choices for a in archs])
+
+    def hypervolume(self, rows: np.ndarray) -> float:
+        """Normalised HV of the rows scored with report accuracy."""
+        return self.normaliser.hypervolume(self.lat[rows], self.report_acc[rows])
+
+
+def ground_truth(
+    space: str = "nb201",
+    device: str = "raspi4",
+    dataset: str = "c10",
+    data_dir: str | os.PathLike | None = None,
+    plugin_manager: PluginManager | None = None,
+) -> GroundTruth:
+    """Load the table of ``space`` on ``device`` and compute the true front, HV and budgets."""
+    check_device(space, device)
+    pm = plugin_manager or get_plugin_manager()
+    options = {} if data_dir is None else {"data_dir": str(data_dir)}
+    latency = pm.create("target", f"{space}/{device}", **options)
+    accuracy = NB201Accuracy(dataset=dataset, data_dir=data_dir)
+    table = accuracy.table
+    lat = latency.all_latencies()
+    search_acc = table.column(accuracy.search_column).astype(float)
+    report_acc = table.column(accuracy.report_column).astype(float)
+    if dataset == "c10" and accuracy.report_column == "c10_test_acc":
+        normaliser = Normaliser(
+            float(lat.min()), float(lat.max()), NB201_C10_ERR_BEST, NB201_C10_ERR_MEDIAN
+        )
+    else:
+        normaliser = Normaliser.from_table(lat, report_acc)
+    front = true_front(lat, report_acc)
+    budgets = latency_budgets(lat, QUANTILES)
+    return GroundTruth(
+        space=pm.create("space", space),
+        device=device,
+        latency=latency,
+        accuracy=accuracy,
+        lat=lat,
+        search_acc=search_acc,
+        report_acc=report_acc,
+        normaliser=normaliser,
+        true_front=front,
+        true_hv=normaliser.hypervolume(lat[front], report_acc[front]),
+        budgets_ms=budgets,
+        true_best=np.array([best_under_budget(lat, report_acc, b) for b in budgets]),
+    )
+
+
+def score(result: SearchResult, truth: GroundTruth) -> dict[str, Any]:
+    """HV ratio of the returned front (scored with report accuracy), regrets, evaluations used."""
+    front_rows = truth.rows([e.arch for e in result.front])
+    history_rows = truth.rows([e.arch for e in result.history])
+    hv = truth.hypervolume(front_rows)
+    lat = np.array([e.latency_ms for e in result.history])
+    seen = np.array([e.accuracy for e in result.history])
+    reported = truth.report_acc[history_rows]
+    regrets = [
+        regret(lat, seen, reported, b, best)
+        for b, best in zip(truth.budgets_ms, truth.true_best, strict=True)
+    ]
+    return {
+        "hv": hv,
+        "hv_ratio": hv / truth.true_hv,
+        "regret": regrets,
+        "evaluations": result.evaluations,
+        "unique": len({e.arch for e in result.history}),
+        "front_rows": front_rows.tolist(),
+    }
+
+
+def _mean_std(values: Sequence[float]) -> tuple[float, float]:
+    arr = np.asarray(values, dtype=float)
+    arr = arr[~np.isnan(arr)]
+    if not len(arr):
+        return float("nan"), float("nan")
+    return float(arr.mean()), float(arr.std(ddof=1)) if len(arr) > 1 else 0.0
+
+
+def run_arena(
+    space: str = "nb201",
+    device: str = "raspi4",
+    strategies: Sequence[str] = ("random", "evolution", "nsga2"),
+    evals: Sequence[int] = (100, 300, 1000),
+    seeds: int | None = None,
+    dataset: str = "c10",
+    data_dir: str | os.PathLike | None = None,
+    strategy_options: dict[str, dict[str, Any]] | None = None,
+    progress: Callable[[str], None] | None = None,
+    plugin_manager: PluginManager | None = None,
+) -> dict[str, Any]:
+    """Run every strategy at every budget over its seeds; return the JSON-ready report.
+
+    ``progress(label)`` is called after each run (for a progress bar).
+    Validation errors (space, device, strategy, budgets, data) are one-line
+    :class:`~hwnas.errors.HwnasError` s raised before anything runs.
+    """
+    pm = plugin_manager or get_plugin_manager()
+    check_device(space, device)
+    evals = validate_evals(evals)
+    for name in strategies:
+        info = pm.get("strategy", name)
+        if not info.available:
+            raise HwnasError(f"strategy {name!r} is unavailable: {info.reason}")
+    if seeds is not None and seeds < 1:
+        raise HwnasError(f"--seeds must be >= 1, got {seeds}", "e.g. --seeds 5")
+    truth = ground_truth(space, device, dataset, data_dir, pm)
+    options = strategy_options or {}
+    results: list[dict[str, Any]] = []
+    fronts: dict[str, list] = {}
+    for name in strategies:
+        for budget in evals:
+            runs = []
+            started = time.perf_counter()
+            for seed in range(protocol_seeds(name, seeds)):
+                strategy = pm.create("strategy", name, **options.get(name, {}))
+                problem = Problem(
+                    truth.space,
+                    truth.latency,
+                    truth.accuracy,
+                    budget=budget,
+                    seed=seed,
+                    strategy_name=name,
+                    plugin_manager=pm,
+                )
+                result = strategy.search(problem)  # fires hwnas_search_finished
+                runs.append(score(result, truth))
+                if budget == max(evals) and seed == 0:
+                    fronts[name] = _front_rows(truth, runs[-1]["front_rows"])
+                if progress:
+                    progress(f"{name} {budget} seed {seed}")
+            results.append(_summarise(name, budget, runs, time.perf_counter() - started))
+    return {
+        "protocol": _protocol_text(dataset),
+        "space": space,
+        "device": device,
+        "dataset": dataset,
+        "search_accuracy": truth.accuracy.search_column,
+        "report_accuracy": truth.accuracy.report_column,
+        "latency_target": truth.latency.name,
+        "normalisation": {
+            "lat_min_ms": truth.normaliser.lat_min,
+            "lat_max_ms": truth.normaliser.lat_max,
+            "err_best": truth.normaliser.err_best,
+            "err_median": truth.normaliser.err_median,
+            "reference": list(truth.normaliser.reference),
+        },
+        "true_hv": truth.true_hv,
+        "latency_budgets_ms": truth.budgets_ms.tolist(),
+        "budget_quantiles": list(QUANTILES),
+        "true_best_accuracy": truth.true_best.tolist(),
+        "true_front": _front_rows(truth, truth.true_front.tolist()),
+        "results": results,
+        "fronts_at_largest_budget_seed0": fronts,
+    }
+
+
+def validate_evals(evals: Sequence[int]) -> list[int]:
+    """Budgets as ints >= 1 (one-line error otherwise)."""
+    out = []
+    for value in evals:
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise HwnasError(
+                f"bad evaluation budget {value!r}", "e.g. --evals 100,300,1000"
+            ) from None
+        if number < 1:
+            raise HwnasError(f"evaluation budget must be >= 1, got {number}", "e.g. --evals 100")
+        out.append(number)
+    if not out:
+        raise HwnasError("no evaluation budget given", "e.g. --evals 100,300,1000")
+    return out
+
+
+def _front_rows(truth: GroundTruth, rows: Sequence[int]) -> list[dict[str, Any]]:
+    return [
+        {
+            "arch": truth.space.format(truth.accuracy.table.archs[r]),
+            "latency_ms": float(truth.lat[r]),
+            "search_accuracy": float(truth.search_acc[r]),
+            "report_accuracy": float(truth.report_acc[r]),
+        }
+        for r in sorted(rows, key=lambda r: truth.lat[r])
+    ]
+
+
+def _summarise(name: str, budget: int, runs: list[dict], seconds: float) -> dict[str, Any]:
+    ratios = [r["hv_ratio"] for r in runs]
+    mean, std = _mean_std(ratios)
+    regrets = np.array([r["regret"] for r in runs], dtype=float)
+    return {
+        "strategy": name,
+        "evals": budget,
+        "seeds": len(runs),
+        "hv_ratio_mean": mean,
+        "hv_ratio_std": std,
+        "hv_ratio": ratios,
+        "regret_mean": [_mean_std(col)[0] for col in regrets.T],
+        "regret_mean_all": _mean_std(regrets.ravel())[0],
+        "regret": regrets.tolist(),
+        "no_feasible_pick": [int(np.isnan(col).sum()) for col in regrets.T],
+        "evaluations_mean": float(np.mean([r["evaluations"] for r in runs])),
+        "unique_mean": float(np.mean([r["unique"] for r in runs])),
+        "seconds": seconds,
+    }
+
+
+def _protocol_text(dataset: str) -> str:
+    return (
+        "BENCHMARKS.md ground-truth arena: search sees the search accuracy, fronts scored "
+        "with report (test) accuracy; latency normalised by the space's min/max on the "
+        "device, error (100-acc) normalised best->0, median->1 (clipped at 1); "
+        "reference (1,1); exact 2-D HV; HV ratio vs the true report-accuracy front; regret "
+        "at the 20/35/50/65/80% latency quantiles (pick = best search accuracy among "
+        "feasible evaluated); budgets count repeats; seeds 0..n-1 "
+        f"(default 10 random, 5 others); dataset {dataset}"
+    )
+
+
+def plot_arena(report: dict[str, Any], path: str | os.PathLike) -> Path:
+    """PNG: the true report-accuracy front and each strategy's front at the largest budget."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    fig, ax = plt.subplots(figsize=(8, 5.5), dpi=110)
+    true = report["true_front"]
+    ax.step(
+        [p["latency_ms"] for p in true],
+        [p["report_accuracy"] for p in true],
+        where="post",
+        color="black",
+        lw=1.6,
+        label=f"true front ({len(true)} archs)",
+    )
+    budget = max(r["evals"] for r in report["results"]) if report["results"] else 0
+    markers = "osD^vP*X"
+    for i, (name, front) in enumerate(report["fronts_at_largest_budget_seed0"].items()):
+        row = next(r for r in report["results"] if r["strategy"] == name and r["evals"] == budget)
+        ax.plot(
+            [p["latency_ms"] for p in front],
+            [p["report_accuracy"] for p in front],
+            marker=markers[i % len(markers)],
+            ms=4,
+            lw=0.8,
+            alpha=0.85,
+            drawstyle="steps-post",
+            label=f"{name} (HV ratio {row['hv_ratio'][0]:.3f}, seed 0)",
+        )
+    norm = report["normalisation"]
+    ax.set_ylim(100 - norm["err_median"] - 0.5, 100 - norm["err_best"] + 0.3)
+    ax.set_xlim(0, norm["lat_max_ms"] * 1.02)
+    ax.set_xlabel(f"latency on {report['device']} (ms, recorded)")
+    ax.set_ylabel(f"test accuracy (%) [{report['report_accuracy']}]")
+    ax.set_title(
+        f"{report['space']} on {report['device']}: fronts after {budget} evaluations "
+        f"(search sees {report['search_accuracy']})",
+        fontsize=10,
+    )
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def finite(value: float) -> bool:
+    """Whether ``value`` is a finite number (for table printing)."""
+    return value is not None and math.isfinite(value)

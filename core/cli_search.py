@@ -1,0 +1,233 @@
+"""CLI commands for search on ground truth: ``hwnas arena``."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from hwnas.cli_common import JsonFlag, console, print_json
+from hwnas.errors import HwnasError
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", help='TOML config; its targets."nb201/DEVICE".data_dir is honoured.'),
+]
+
+
+def _split(text: str, what: str) -> list[str]:
+    items = [part.strip() for part in text.split(",") if part.strip()]
+    if not items:
+        raise HwnasError(f"no {what} given", f"e.g. --{what} a,b")
+    return items
+
+
+def _parse_evals(text: str) -> list[int]:
+    from hwnas.arena import validate_evals
+
+    values = []
+    for part in _split(text, "evals"):
+        try:
+            values.append(int(part))
+        except ValueError:
+            raise HwnasError(
+                f"bad evaluation budget {part!r}", "e.g. --evals 100,300,1000"
+            ) from None
+    return validate_evals(values)
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with NaN/inf replaced by ``None`` (strict JSON)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def arena(
+    space: Annotated[str, typer.Option(help="Fully tabulated space.")] = "nb201",
+    device: Annotated[str, typer.Option(help="Recorded device, e.g. raspi4.")] = "raspi4",
+    strategies: Annotated[
+        str, typer.Option(help="Comma-separated strategy plugins.")
+    ] = "random,evolution,nsga2",
+    evals: Annotated[
+        str, typer.Option(help="Comma-separated evaluation budgets.")
+    ] = "100,300,1000",
+    seeds: Annotated[
+        int | None,
+        typer.Option(help="Seeds per strategy and budget (default: 10 random, 5 others)."),
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Output folder for arena.json and the PNG.")] = Path(
+        "arena"
+    ),
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Measured data (default $HWNAS_DATA).")
+    ] = None,
+    dataset: Annotated[str, typer.Option(help="NB201 accuracy: c10, c100 or in16.")] = "c10",
+    config: ConfigOption = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    as_json: JsonFlag = False,
+) -> None:
+    """Score strategies against the true Pareto front: HV ratio, regret under 5 latency budgets."""
+    from hwnas.arena import check_device, protocol_seeds, run_arena
+    from hwnas.config import load_config, target_options
+    from hwnas.manager import get_plugin_manager
+
+    check_device(space, device)
+    names = _split(strategies, "strategies")
+    budgets = _parse_evals(evals)
+    pm = get_plugin_manager()
+    for name in names:
+        pm.get("strategy", name)
+    if seeds is not None and seeds < 1:
+        raise HwnasError(f"--seeds must be >= 1, got {seeds}", "e.g. --seeds 5")
+    if data_dir is None:
+        data_dir = target_options(load_config(config), f"{space}/{device}", {}).get("data_dir")
+    total = sum(protocol_seeds(n, seeds) for n in names) * len(budgets)
+    started = time.perf_counter()
+    bar = Progress(
+        TextColumn("[bold]arena[/bold] {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+        disable=not progress,
+    )
+    with bar:
+        task = bar.add_task(f"{space}/{device}", total=total)
+        report = run_arena(
+            space=space,
+            device=device,
+            strategies=names,
+            evals=budgets,
+            seeds=seeds,
+            dataset=dataset,
+            data_dir=data_dir,
+            progress=lambda label: bar.update(task, advance=1, description=label),
+            plugin_manager=pm,
+        )
+    report["seconds"] = time.perf_counter() - started
+    out.mkdir(parents=True, exist_ok=True)
+    json_path = out / "arena.json"
+    json_path.write_text(json.dumps(jsonable(report), indent=2) + "\n", encoding="utf-8")
+    from hwnas.arena import plot_arena
+
+    png_path = plot_arena(report, out / f"arena_{device}.png")
+    if as_json:
+        print_json(jsonable(report))
+        return
+    print_arena_table(report)
+    console.print(f"wrote {json_path} and {png_path} ({report['seconds']:.1f} s)")
+
+
+def print_arena_table(report: dict[str, Any]) -> None:
+    """The people's view: HV ratio mean ± std, regret at the 5 budgets, evaluations used."""
+    budgets = ", ".join(
+        f"{q:.0%}: {b:.3g} ms"
+        for q, b in zip(report["budget_quantiles"], report["latency_budgets_ms"], strict=True)
+    )
+    table = Table(
+        "strategy",
+        "evals",
+        "seeds",
+        "HV ratio",
+        *(f"R{q * 100:.0f}" for q in report["budget_quantiles"]),
+        "used (unique)",
+        box=box.SIMPLE_HEAD,
+        title=f"{report['space']} on {report['device']}: search sees "
+        f"{report['search_accuracy']}, reported with {report['report_accuracy']}",
+        caption=f"R<q>: mean regret (accuracy points) under the latency budget at quantile q "
+        f"({budgets})",
+    )
+    for row in report["results"]:
+        table.add_row(
+            row["strategy"],
+            str(row["evals"]),
+            str(row["seeds"]),
+            f"{_fmt(row['hv_ratio_mean'])} ± {_fmt(row['hv_ratio_std'])}",
+            *(_fmt(r, 2) for r in row["regret_mean"]),
+            f"{row['evaluations_mean']:.0f} ({row['unique_mean']:.0f})",
+        )
+    wide_console().print(table)
+
+
+def wide_console() -> Console:
+    """The CLI console, or a 120-column one when writing to a file or pipe."""
+    return console if console.is_terminal else Console(width=max(console.width, 120))
+
+
+def recorded(
+    target: Annotated[str, typer.Argument(help="Recorded target, e.g. nb201/raspi4, ofa/note10.")],
+    archs: Annotated[list[str], typer.Argument(help="Architecture strings of the target's space.")],
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Measured data (default $HWNAS_DATA).")
+    ] = None,
+    config: ConfigOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Look up the recorded latency (and, where a source exists, accuracy) of architectures."""
+    from hwnas.accuracy_sources import accuracy_sources, default_accuracy
+    from hwnas.config import load_config, target_options
+    from hwnas.latency import LatencyModel
+    from hwnas.manager import get_plugin_manager
+
+    pm = get_plugin_manager()
+    info = pm.get("target", target)
+    options = target_options(load_config(config), info.name, {})
+    if data_dir is not None:
+        options["data_dir"] = str(data_dir)
+    model = pm.create("target", info.name, **options)
+    if not isinstance(model, LatencyModel):
+        raise HwnasError(
+            f"target {info.name!r} is a live target, not a recorded table",
+            "use 'hwnas profile' for live targets, or a name like nb201/raspi4",
+        )
+    space = pm.create("space", model.space)
+    parsed = [space.parse(text) for text in archs]
+    rows: list[dict[str, Any]] = []
+    source = None
+    if accuracy_sources(model.space):
+        source = default_accuracy(model.space, data_dir=options.get("data_dir"))
+    for arch in parsed:
+        latency = model.latency(arch)
+        row = {
+            "arch": space.format(arch),
+            "target": info.name,
+            "latency_ms": latency.ms,
+            "latency_source": latency.source,
+        }
+        if source is not None:
+            row["accuracy"] = source.accuracy(arch)
+            row["report_accuracy"] = source.report_accuracy(arch)
+            row["accuracy_source"] = source.name
+        rows.append(row)
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("arch", "latency ms", "source", *(("accuracy", "report") if source else ()))
+    for row in rows:
+        extra = (_fmt(row["accuracy"], 2), _fmt(row["report_accuracy"], 2)) if source else ()
+        table.add_row(row["arch"], _fmt(row["latency_ms"], 4), row["latency_source"], *extra)
+    wide_console().print(table)
+
+
+def register(app: typer.Typer) -> None:
+    """Add these commands to the main app."""
+    app.command()(arena)
+    app.command()(recorded)

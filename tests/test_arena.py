@@ -1,0 +1,117 @@
+"""The arena end to end (CLI and library) and the one-line errors of bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from hwnas import data
+from hwnas.errors import HwnasError
+
+try:
+    data.resolve_data_dir()
+except HwnasError as exc:  # pragma: no cover
+    pytest.skip(f"measured data not available: {exc}", allow_module_level=True)
+
+ARCH = (
+    "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|"
+    "+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|"
+)
+OFA_R164 = "ks=" + ",".join(["3"] * 20) + ";e=" + ",".join(["3"] * 20) + ";d=2,2,2,2,2;r=164"
+
+
+def hwnas(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "hwnas", *args], capture_output=True, text=True, timeout=300
+    )
+
+
+def test_arena_cli_writes_json_and_png(tmp_path):
+    out = tmp_path / "arena"
+    result = hwnas(
+        "arena", "--space", "nb201", "--device", "eyeriss", "--strategies",
+        "random,evolution,nsga2", "--evals", "20,60", "--seeds", "2", "--out", str(out),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "HV ratio" in result.stdout and "evolution" in result.stdout
+    report = json.loads((out / "arena.json").read_text())
+    assert report["device"] == "eyeriss" and report["latency_target"] == "nb201/eyeriss"
+    assert report["search_accuracy"] == "c10valid_valid_acc"
+    assert report["report_accuracy"] == "c10_test_acc"
+    assert len(report["latency_budgets_ms"]) == 5
+    assert len(report["results"]) == 6
+    for row in report["results"]:
+        assert row["seeds"] == 2 and row["evaluations_mean"] == row["evals"]
+        assert 0 < row["hv_ratio_mean"] <= 1 and len(row["regret_mean"]) == 5
+    assert set(report["fronts_at_largest_budget_seed0"]) == {"random", "evolution", "nsga2"}
+    assert (out / "arena_eyeriss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_arena_json_flag_and_protocol_seeds(tmp_path):
+    result = hwnas(
+        "arena", "--device", "fpga", "--strategies", "random", "--evals", "10",
+        "--out", str(tmp_path), "--json", "--no-progress",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["results"][0]["seeds"] == 10  # the protocol's default for random
+
+
+def test_run_arena_in_process_is_deterministic():
+    from hwnas.arena import run_arena
+
+    kwargs = dict(device="titan_rtx_1", strategies=["evolution"], evals=[40], seeds=2)
+    first, second = run_arena(**kwargs), run_arena(**kwargs)
+    assert first["results"][0]["hv_ratio"] == second["results"][0]["hv_ratio"]
+    assert np.isclose(first["true_hv"], second["true_hv"])
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (("arena", "--data-dir", "/nonexistent"), "data directory /nonexistent not found"),
+        (("arena", "--device", "nosuch"), "unknown nb201 device 'nosuch' (choose one of:"),
+        (("arena", "--strategies", "random,nosuch"), "unknown strategy 'nosuch'"),
+        (("arena", "--evals", "0"), "evaluation budget must be >= 1"),
+        (("arena", "--evals", "ten"), "bad evaluation budget 'ten'"),
+        (("arena", "--space", "ofa"), "needs a fully tabulated space"),
+        (("recorded", "nb201/raspi4", "|nor_conv_9x9~0|+|x~0|"), "nb201 string"),
+        (("recorded", "nb201/raspi4", ARCH, "--data-dir", "/nonexistent"), "/nonexistent"),
+        (("recorded", "fbnet/raspi4", ",".join(["skip"] * 22)), "not in the recorded table"),
+        (("recorded", "ofa/titan_rtx_1", OFA_R164), "not in the recorded table"),
+        (("recorded", "ofa/note10", OFA_R164), "no lookup table for resolution 164"),
+        (("recorded", "torch", ARCH), "live target"),
+        (
+            ("profile", "--target", "nb201/raspi4", "--layers", "0", "--ops", "MB_k3_e3"),
+            "it has no workloads to time",
+        ),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tmp_path, args, fragment):
+    result = hwnas(*args, *(("--out", str(tmp_path)) if args[0] == "arena" else ()))
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert fragment in lines[0]
+
+
+def test_recorded_cli_answers(tmp_path):
+    result = hwnas("recorded", "nb201/raspi4", ARCH, "--json")
+    assert result.returncode == 0, result.stderr
+    (row,) = json.loads(result.stdout)
+    assert row["latency_ms"] == pytest.approx(10.481977) and row["latency_source"] == "recorded"
+    assert row["accuracy"] == pytest.approx(81.982667)
+    assert row["report_accuracy"] == pytest.approx(85.863333)
+
+
+def test_data_dir_from_config_key(tmp_path):
+    config = tmp_path / "hwnas.toml"
+    config.write_text('[targets."nb201/raspi4"]\ndata_dir = "/nonexistent/from-config"\n')
+    result = hwnas("arena", "--config", str(config), "--out", str(tmp_path))
+    assert result.returncode == 2 and "/nonexistent/from-config" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -1,0 +1,281 @@
+"""The TVM targets: host CPU (default and MetaSchedule), AArch64 over RPC, CUDA and Hexagon compile paths."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+tvm = pytest.importorskip("tvm")
+
+import torch  # noqa: E402
+from conftest import randomise_batchnorm  # noqa: E402
+
+from hwnas.errors import PluginUnavailableError  # noqa: E402
+from hwnas.export import export_onnx  # noqa: E402
+from hwnas.manager import PluginManager  # noqa: E402
+from hwnas.spaces.hurricane.space import HurricaneSpace  # noqa: E402
+from hwnas.targets.tvm.arm import TvmArmTarget  # noqa: E402
+from hwnas.targets.tvm.common import EM_AARCH64, EM_HEXAGON, elf_machine  # noqa: E402
+from hwnas.targets.tvm.cpu import TvmCpuTarget  # noqa: E402
+from hwnas.targets.tvm.cuda import TvmCudaTarget  # noqa: E402
+from hwnas.targets.tvm.hexagon import TvmHexagonTarget  # noqa: E402
+from hwnas.targets.tvm.rpc import tracker_summary  # noqa: E402
+from hwnas.testing import QUICK_PROTOCOL, check_target_contract, tiny_workload  # noqa: E402
+
+TVM_TARGETS = ("tvm-arm", "tvm-cpu", "tvm-cuda", "tvm-hexagon")
+RPC_KEY = "hwnas-test-host"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def onnx_cache(tmp_path_factory):
+    """Keep ONNX exports of this module out of the user's cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HWNAS_CACHE", str(tmp_path_factory.mktemp("hwnas-cache")))
+        yield
+
+
+@pytest.fixture(scope="module")
+def layer_workload():
+    """A hurricane small-profile layer (128 channels at 4x4, MobileNet block k3 e3)."""
+    return HurricaneSpace().layer_workload(19, "MB_k3_e3")
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            process.wait(timeout=5)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _wait_for(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def rpc_tracker():
+    """A TVM RPC tracker plus one host RPC server registered under ``RPC_KEY``; yields the port."""
+    port, server_port = free_port(), free_port()
+    python = [sys.executable, "-m"]
+    processes = []
+    try:
+        processes.append(
+            subprocess.Popen(
+                [*python, "tvm.exec.rpc_tracker", "--host", "127.0.0.1"]
+                + ["--port", str(port), "--port-end", str(port + 1), "--silent"],
+                start_new_session=True,
+            )
+        )
+
+        def tracker_up() -> bool:
+            try:
+                tracker_summary("127.0.0.1", port, timeout=1.0)
+                return True
+            except OSError:
+                return False
+
+        _wait_for(tracker_up, 30, "the RPC tracker")
+        processes.append(
+            subprocess.Popen(
+                [*python, "tvm.exec.rpc_server", "--host", "127.0.0.1"]
+                + ["--port", str(server_port), "--port-end", str(server_port + 1)]
+                + ["--tracker", f"127.0.0.1:{port}", "--key", RPC_KEY, "--silent"],
+                start_new_session=True,
+            )
+        )
+
+        def server_registered() -> bool:
+            queue = tracker_summary("127.0.0.1", port).get("queue_info", {})
+            return queue.get(RPC_KEY, {}).get("free", 0) >= 1
+
+        _wait_for(server_registered, 30, "the RPC server to register")
+        yield port
+    finally:
+        for process in reversed(processes):
+            _kill_group(process)
+
+
+# -- registry ----------------------------------------------------------------
+
+
+def test_tvm_targets_are_registered():
+    pm = PluginManager()
+    infos = {info.name: info for info in pm.infos("target")}
+    for name in TVM_TARGETS:
+        assert name in infos, name
+        assert infos[name].available, infos[name].reason
+        assert infos[name].spec.extra == "tvm" and infos[name].spec.requires == ("tvm",)
+
+
+def test_cuda_and_hexagon_say_what_is_missing():
+    pm = PluginManager()
+    with pytest.raises(PluginUnavailableError, match="CUDA"):
+        pm.create("target", "tvm-cuda")
+    with pytest.raises(PluginUnavailableError, match="HEXAGON_SDK_ROOT"):
+        pm.create("target", "tvm-hexagon")
+    assert "Android device" in pm.create("target", "tvm-hexagon", check_available=False).available()
+
+
+def test_listing_plugins_does_not_import_tvm():
+    code = (
+        "import sys; from hwnas.manager import PluginManager; "
+        "PluginManager().infos(); assert 'tvm' not in sys.modules, 'tvm imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_bad_option_is_reported_with_valid_options():
+    from hwnas.errors import HwnasError
+
+    with pytest.raises(HwnasError, match="bad options"):
+        PluginManager().create("target", "tvm-cpu", mod="tuned")
+    with pytest.raises(HwnasError, match="unknown mode"):
+        TvmCpuTarget(mode="fast")
+
+
+# -- tvm-cpu -----------------------------------------------------------------
+
+
+def test_cpu_default_passes_the_target_contract():
+    result = check_target_contract(TvmCpuTarget())
+    assert result.extra["tvm"]["mode"] == "default"
+    assert result.threads == TvmCpuTarget().threads
+
+
+def test_cpu_fingerprint_names_mcpu_threads_and_version():
+    fingerprint = TvmCpuTarget(threads=1).fingerprint()
+    assert fingerprint["threads"] == 1 and fingerprint["tvm"] == tvm.__version__
+    assert tvm.target.codegen.llvm_get_system_cpu() in fingerprint["llvm_target"]
+    assert "trials" not in fingerprint
+    tuned = TvmCpuTarget(mode="tuned", trials=8).fingerprint()
+    assert tuned["mode"] == "tuned" and tuned["trials"] == 8
+
+
+def test_cpu_default_measures_a_hurricane_layer(layer_workload):
+    target = TvmCpuTarget()
+    result = target.measure(layer_workload, QUICK_PROTOCOL)
+    assert result.ok, result.reason
+    assert result.median_ms > 0 and len(result.repeats_ms) == QUICK_PROTOCOL.repeats
+    assert result.compile_s < 10
+
+
+def test_cpu_default_matches_torch(layer_workload, tmp_path):
+    # workload.build() draws fresh random weights each call, so compile an ONNX
+    # file exported from the very module we compare against.
+    module = randomise_batchnorm(layer_workload.build())
+    x = layer_workload.example_input()
+    path = export_onnx(module, x, tmp_path / "layer.onnx")
+    target = TvmCpuTarget()
+    compiled = target.compile_onnx(path, x.numpy())
+    with torch.no_grad():
+        expected = module(x).numpy()
+    np.testing.assert_allclose(target.run(compiled), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_cpu_tuned_database_is_reused(tmp_path):
+    workload = tiny_workload()
+    work_dir = tmp_path / "tuning"
+    first = TvmCpuTarget(mode="tuned", trials=4, work_dir=work_dir)
+    start = time.perf_counter()
+    compiled = first.compile(workload)
+    tune_s = time.perf_counter() - start
+    report = compiled.info["tuning"]
+    assert report["ran"] and report["tasks_tuned"] >= 1 and report["tasks_untuned"] == 0
+    assert (work_dir / "database_tuning_record.json").stat().st_size > 0
+    result = first.time(compiled, QUICK_PROTOCOL)
+    assert result.ok and result.extra["tvm"]["tuning"]["ran"]
+
+    second = TvmCpuTarget(mode="tuned", trials=4, work_dir=work_dir)
+    result = second.measure(workload, QUICK_PROTOCOL)
+    assert result.ok, result.reason
+    report = result.extra["tvm"]["tuning"]
+    assert not report["ran"] and report["tasks_reused"] == report["tasks"] >= 1
+    assert result.compile_s < 10 and result.compile_s < tune_s / 3
+
+
+# -- tvm-arm -----------------------------------------------------------------
+
+
+def host_arm_target(port: int, key: str = RPC_KEY) -> TvmArmTarget:
+    """tvm-arm aimed at this host: the same export/upload/load/time path, host triple and g++."""
+    codegen = tvm.target.codegen
+    return TvmArmTarget(
+        tracker_port=port,
+        key=key,
+        mtriple=codegen.llvm_get_system_triple(),
+        mcpu=codegen.llvm_get_system_cpu(),
+        cc="g++",
+    )
+
+
+def test_arm_through_the_tracker_passes_the_target_contract(rpc_tracker):
+    target = host_arm_target(rpc_tracker)
+    try:
+        assert target.available() is None
+        result = check_target_contract(target)
+        assert result.extra["tvm"]["library"].endswith(".so")
+    finally:
+        target.close()
+    _wait_for(
+        lambda: tracker_summary("127.0.0.1", rpc_tracker)["queue_info"][RPC_KEY]["free"] >= 1,
+        10,
+        "the board to be free again after close()",
+    )
+
+
+def test_arm_without_tracker_or_device_is_unavailable(rpc_tracker):
+    port = free_port()
+    reason = TvmArmTarget(tracker_port=port).available()
+    assert reason and f"127.0.0.1:{port}" in reason
+    reason = host_arm_target(rpc_tracker, key="no-such-board").available()
+    assert reason and "no-such-board" in reason and "no device registered" in reason
+
+
+def test_arm_cross_compiles_an_aarch64_library(tmp_path):
+    target = TvmArmTarget(mcpu="cortex-a76")
+    library = target.compile_only(tiny_workload(), tmp_path / "model.so")
+    assert elf_machine(library) == EM_AARCH64
+
+
+# -- tvm-cuda and tvm-hexagon compile paths ----------------------------------
+
+
+def test_cuda_compile_produces_device_code():
+    target = TvmCudaTarget(arch="sm_80")
+    compiled = target.compile(tiny_workload())
+    assert "__global__" in target.cuda_source(compiled)
+    if target.available():
+        failed = target.measure(tiny_workload(), QUICK_PROTOCOL)
+        assert failed.status == "failed" and "cannot time here" in failed.reason
+
+
+def test_hexagon_compile_produces_a_hexagon_shared_object(tmp_path):
+    target = TvmHexagonTarget()
+    library = target.compile_only(tiny_workload(), tmp_path / "model.so")
+    assert elf_machine(library) == EM_HEXAGON
+    with open(library, "rb") as handle:
+        assert handle.read(18)[16] == 3  # e_type ET_DYN: a shared object
