@@ -1,4 +1,4 @@
-"""The TVM targets: host CPU (default and MetaSchedule), AArch64 over RPC, CUDA and Hexagon compile paths."""
+"""TVM targets: host CPU (default, MetaSchedule), AArch64 over RPC, CUDA and Hexagon compiles."""
 
 from __future__ import annotations
 
@@ -78,41 +78,33 @@ def _wait_for(predicate, timeout: float, what: str) -> None:
 
 @pytest.fixture(scope="module")
 def rpc_tracker():
-    """A TVM RPC tracker plus one host RPC server registered under ``RPC_KEY``; yields the port."""
+    """A TVM RPC tracker plus one host RPC server registered under ``RPC_KEY``; yields the port.
+
+    Both start at once (each needs a few seconds to import TVM); the server
+    retries the tracker every 5 s, so we wait until the tracker lists it.
+    """
     port, server_port = free_port(), free_port()
-    python = [sys.executable, "-m"]
+    tracker = ["--host", "127.0.0.1", "--port", str(port), "--port-end", str(port + 1)]
+    server = ["--host", "127.0.0.1", "--port", str(server_port), "--port-end", str(server_port + 1)]
+    commands = [
+        ["tvm.exec.rpc_tracker", *tracker, "--silent"],
+        ["tvm.exec.rpc_server", *server, "--tracker", f"127.0.0.1:{port}", "--key", RPC_KEY],
+    ]
     processes = []
     try:
-        processes.append(
-            subprocess.Popen(
-                [*python, "tvm.exec.rpc_tracker", "--host", "127.0.0.1"]
-                + ["--port", str(port), "--port-end", str(port + 1), "--silent"],
-                start_new_session=True,
+        for command in commands:
+            processes.append(
+                subprocess.Popen([sys.executable, "-m", *command], start_new_session=True)
             )
-        )
-
-        def tracker_up() -> bool:
-            try:
-                tracker_summary("127.0.0.1", port, timeout=1.0)
-                return True
-            except OSError:
-                return False
-
-        _wait_for(tracker_up, 30, "the RPC tracker")
-        processes.append(
-            subprocess.Popen(
-                [*python, "tvm.exec.rpc_server", "--host", "127.0.0.1"]
-                + ["--port", str(server_port), "--port-end", str(server_port + 1)]
-                + ["--tracker", f"127.0.0.1:{port}", "--key", RPC_KEY, "--silent"],
-                start_new_session=True,
-            )
-        )
 
         def server_registered() -> bool:
-            queue = tracker_summary("127.0.0.1", port).get("queue_info", {})
+            try:
+                queue = tracker_summary("127.0.0.1", port, timeout=1.0).get("queue_info", {})
+            except OSError:
+                return False
             return queue.get(RPC_KEY, {}).get("free", 0) >= 1
 
-        _wait_for(server_registered, 30, "the RPC server to register")
+        _wait_for(server_registered, 40, "the RPC server to register at the tracker")
         yield port
     finally:
         for process in reversed(processes):
@@ -209,12 +201,22 @@ def test_cpu_tuned_database_is_reused(tmp_path):
     result = first.time(compiled, QUICK_PROTOCOL)
     assert result.ok and result.extra["tvm"]["tuning"]["ran"]
 
+    # A second instance (as in a new run) finds every task in the database.
     second = TvmCpuTarget(mode="tuned", trials=4, work_dir=work_dir)
     result = second.measure(workload, QUICK_PROTOCOL)
     assert result.ok, result.reason
     report = result.extra["tvm"]["tuning"]
     assert not report["ran"] and report["tasks_reused"] == report["tasks"] >= 1
     assert result.compile_s < 10 and result.compile_s < tune_s / 3
+
+    # Records are keyed by operator shape, not weights: other weights reuse them, correctly.
+    module = randomise_batchnorm(workload.build())
+    x = workload.example_input()
+    compiled = second.compile_onnx(export_onnx(module, x, tmp_path / "tiny.onnx"), x.numpy())
+    assert not compiled.info["tuning"]["ran"]
+    with torch.no_grad():
+        expected = module(x).numpy()
+    np.testing.assert_allclose(second.run(compiled), expected, rtol=1e-4, atol=1e-4)
 
 
 # -- tvm-arm -----------------------------------------------------------------
@@ -249,8 +251,11 @@ def test_arm_through_the_tracker_passes_the_target_contract(rpc_tracker):
 
 def test_arm_without_tracker_or_device_is_unavailable(rpc_tracker):
     port = free_port()
-    reason = TvmArmTarget(tracker_port=port).available()
+    target = TvmArmTarget(tracker_port=port)
+    reason = target.available()
     assert reason and f"127.0.0.1:{port}" in reason
+    failed = target.measure(tiny_workload(), QUICK_PROTOCOL)  # fails fast, no 60 s retry loop
+    assert failed.status == "failed" and f"127.0.0.1:{port}" in failed.reason
     reason = host_arm_target(rpc_tracker, key="no-such-board").available()
     assert reason and "no-such-board" in reason and "no device registered" in reason
 

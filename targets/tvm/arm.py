@@ -1,0 +1,123 @@
+"""``tvm-arm``: cross-compile for AArch64 with TVM and time on a board through the RPC tracker."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+from typing import Any
+
+from hwnas.target import Target
+from hwnas.targets.tvm import common
+from hwnas.targets.tvm.rpc import RemoteRunner
+from hwnas.timing import Measurement, TimingProtocol
+from hwnas.workload import Workload
+
+
+class TvmArmTarget(Target):
+    """TVM for an AArch64 board (Raspberry Pi, phone) reached through a TVM RPC tracker.
+
+    ``compile`` builds an LLVM ``mtriple``/``mcpu``/``mattr`` target and
+    links the library with the cross compiler ``cc``
+    (:meth:`compile_only` writes it anywhere: that ``.so`` is what ships to
+    the board); ``time`` requests a device under ``key`` from the tracker,
+    uploads and loads the library there and times it with TVM's
+    ``time_evaluator`` on ``remote.cpu()``.
+
+    Options: ``tracker_host`` / ``tracker_port`` / ``key`` / ``session_timeout``
+    (seconds the server keeps a session; it is re-requested when it expires);
+    ``mtriple`` (default ``aarch64-linux-gnu``; tests pass the host triple
+    and ``cc="g++"`` to run the same path against a local RPC server);
+    ``mcpu`` (e.g. ``cortex-a76``; default generic); ``mattr`` (default
+    ``["+neon"]`` for AArch64/ARM triples, none otherwise); ``cc``;
+    ``threads`` (remote runtime threads; ``None`` leaves the board's default).
+    The untuned pipeline is used (TVM's default CPU schedules).
+    """
+
+    name = "tvm-arm"
+
+    def __init__(
+        self,
+        tracker_host: str = "127.0.0.1",
+        tracker_port: int = 9190,
+        key: str = "arm",
+        session_timeout: float = 600.0,
+        mtriple: str = "aarch64-linux-gnu",
+        mcpu: str | None = None,
+        mattr: list[str] | tuple[str, ...] | None = None,
+        cc: str = "aarch64-linux-gnu-g++",
+        threads: int | None = None,
+    ) -> None:
+        if mattr is None:
+            mattr = ("+neon",) if mtriple.startswith(("aarch64", "arm")) else ()
+        self.mtriple, self.mcpu, self.mattr, self.cc = mtriple, mcpu, tuple(mattr), cc
+        self.threads = None if threads is None else common.check_threads(threads)
+        self.remote = RemoteRunner(tracker_host, tracker_port, key, session_timeout)
+        self._target = None
+        self._build_dir: common.BuildDir | None = None
+
+    @property
+    def tvm_target(self):
+        """The LLVM cross target (``mtriple``, ``mcpu``, ``mattr``)."""
+        if self._target is None:
+            import tvm
+
+            spec: dict[str, Any] = {"kind": "llvm", "mtriple": self.mtriple}
+            if self.mcpu:
+                spec["mcpu"] = self.mcpu
+            if self.mattr:
+                spec["mattr"] = list(self.mattr)
+            self._target = tvm.target.Target(spec)
+        return self._target
+
+    def available(self) -> str | None:
+        """Why not: no cross compiler, tracker unreachable, no free device under ``key``."""
+        if shutil.which(self.cc) is None:
+            return f"cross compiler {self.cc!r} not found (apt-get install g++-aarch64-linux-gnu)"
+        return self.remote.unavailable()
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Target, TVM versions, LLVM target (triple, cpu, features), device key, threads."""
+        return {
+            "target": self.name,
+            "mode": "default",
+            **common.tvm_versions(),
+            "llvm_target": common.target_string(self.tvm_target),
+            "device_key": self.remote.key,
+            "threads": self.threads,
+        }
+
+    def compile_only(self, workload: Workload, path: str | Path) -> Path:
+        """Cross-compile ``workload`` to the shared library ``path`` (no device needed)."""
+        import tvm
+
+        executable = tvm.compile(common.import_workload(workload), target=self.tvm_target)
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        executable.export_library(str(path), fcompile=tvm.support.cc.cross_compiler(self.cc))
+        return path
+
+    def compile(self, workload: Workload) -> common.TvmCompiled:
+        """Cross-compile into this instance's build directory."""
+        if self._build_dir is None:
+            self._build_dir = common.BuildDir(self, prefix="hwnas-tvm-arm-")
+        digest = hashlib.sha256(workload.key.encode()).hexdigest()[:16]
+        library = self.compile_only(workload, self._build_dir.path / f"w{digest}.so")
+        info = {"target": common.target_string(self.tvm_target), "library": library.name}
+        return common.TvmCompiled(
+            workload.key, common.example_numpy(workload), library=library, info=info
+        )
+
+    def time(self, compiled: common.TvmCompiled, protocol: TimingProtocol) -> Measurement:
+        """Upload, load and time on the board (``time_evaluator`` on ``remote.cpu()``)."""
+        result = self.remote.time_library(
+            compiled.library, compiled.example_input, protocol, self.threads
+        )
+        return common.with_info(result, compiled)
+
+    def close(self) -> None:
+        """Release the board and delete the build directory."""
+        self.remote.close()
+        if self._build_dir is not None:
+            self._build_dir.close()
+            self._build_dir = None
