@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from hwnas import cli_measure, cli_search
+from hwnas import cli_measure, cli_predict, cli_search
 from hwnas.cli_common import JsonFlag, OptionList, console, load_space, print_json
 from hwnas.errors import HwnasError
 from hwnas.manager import get_plugin_manager
@@ -27,6 +27,7 @@ app.add_typer(space_app, name="space")
 app.add_typer(arch_app, name="arch")
 cli_measure.register(app)
 cli_search.register(app)
+cli_predict.register(app)
 # ---------------------------------------------------------------------------
 # plugins
 # ---------------------------------------------------------------------------

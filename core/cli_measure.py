@@ -104,10 +104,31 @@ def profile(
     repeats: Annotated[int, typer.Option(help="Timed repeats per workload.")] = 15,
     min_repeat_ms: Annotated[float, typer.Option(help="Shortest repeat (ms).")] = 20.0,
     retry_failed: Annotated[bool, typer.Option(help="Measure stored failures again.")] = False,
+    measure: Annotated[
+        int | None,
+        typer.Option(
+            "--measure",
+            help="Active measurement: measure at most N new workloads (the stem and head, "
+            "every op family, then largest predictor uncertainty x latency contribution); "
+            "stored ones are reused for free.",
+        ),
+    ] = None,
+    fill: Annotated[
+        str,
+        typer.Option(
+            help="Cells without a measurement: 'none' or 'predict' (XGBoost predictor trained "
+            "on the store, saved beside it; predicted cells are marked)."
+        ),
+    ] = "none",
+    rounds: Annotated[int, typer.Option(help="Active-measurement rounds after the seed.")] = 4,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
     as_json: JsonFlag = False,
 ) -> None:
-    """Measure the (layer, op) latency table of SPACE on TARGET; reuse what the store holds."""
+    """Measure the (layer, op) latency table of SPACE on TARGET; reuse what the store holds.
+
+    With --measure N only N new workloads are measured, chosen actively; with
+    --fill predict the others are predicted (and marked predicted).
+    """
     from hwnas.profile import profile_workloads
 
     cfg = load_config(config)
@@ -120,21 +141,49 @@ def profile(
         layers or f"0-{len(search_space.positions) - 1}", len(search_space.positions)
     )
     op_names = _parse_ops(ops, search_space.positions[indices[0]].choices)
+    if fill not in ("none", "predict"):
+        raise HwnasError(f"unknown --fill {fill!r}", "use --fill none or --fill predict")
+    if measure is not None and measure < 0:
+        raise HwnasError(f"--measure must be >= 0, got {measure}", "give a budget such as 60")
     grid = {(i, op): search_space.layer_workload(i, op, batch) for i in indices for op in op_names}
     latency_store = LatencyStore(store or section.get("store") or default_store())
     protocol = TimingProtocol(repeats=repeats, min_repeat_ms=min_repeat_ms)
-    result = profile_workloads(
-        target,
-        options,
-        list(grid.values()),
-        latency_store,
-        protocol,
-        workers=int(section.get("workers", workers)),
-        timeout_s=timeout,
-        retry_failed=retry_failed,
-        show_progress=progress and not as_json,
-    )
-    report = _profile_report(result, grid, indices, op_names, latency_store.path)
+    n_workers = int(section.get("workers", workers))
+    extras: dict[str, Any] = {}
+    if measure is None:
+        result = profile_workloads(
+            target,
+            options,
+            list(grid.values()),
+            latency_store,
+            protocol,
+            workers=n_workers,
+            timeout_s=timeout,
+            retry_failed=retry_failed,
+            show_progress=progress and not as_json,
+        )
+    else:
+        from hwnas.cli_predict import active_profile_grid
+
+        result, extras = active_profile_grid(
+            target,
+            options,
+            search_space,
+            grid,
+            latency_store,
+            measure,
+            protocol,
+            workers=n_workers,
+            timeout_s=timeout,
+            rounds=rounds,
+            batch=batch,
+            show_progress=progress and not as_json,
+        )
+    if fill == "predict":
+        from hwnas.cli_predict import fill_predictions
+
+        extras.update(fill_predictions(result, grid, latency_store, extras.get("fixed")))
+    report = _profile_report(result, grid, indices, op_names, latency_store.path, extras)
     if as_json:
         print_json(report)
     else:
@@ -151,59 +200,105 @@ def _parse_ops(text: str | None, valid: tuple) -> list[str]:
     return chosen
 
 
-def _profile_report(result, grid, indices, op_names, store_path) -> dict[str, Any]:
+def _profile_report(result, grid, indices, op_names, store_path, extras=None) -> dict[str, Any]:
+    extras = extras or {}
+    predicted = extras.get("predictions", {})
     layers = []
     for i in indices:
         cells = {}
         for op in op_names:
             workload = grid[(i, op)]
             m = result.results.get(workload.key)
-            cells[op] = {
+            cell = {
                 "key": workload.key,
                 "status": m.status if m else "missing",
                 "median_ms": m.median_ms if m else None,
                 "cv": m.cv if m else None,
                 "reason": m.reason if m else None,
+                "source": "measured" if m is not None and m.ok else None,
             }
-        ok = {op: c["median_ms"] for op, c in cells.items() if c["status"] == "ok"}
+            if (m is None or not m.ok) and workload.key in predicted:
+                ms, spread = predicted[workload.key]
+                cell.update(predicted_ms=ms, spread=spread, source="predicted")
+            cells[op] = cell
+        ok = {op: _cell_ms(c) for op, c in cells.items() if _cell_ms(c) is not None}
         best = min(ok, key=ok.get) if ok else None
         layers.append(
             {"layer": i, "ops": cells, "best_op": best, "best_ms": ok.get(best) if best else None}
         )
-    return {
+    n_cells = len(indices) * len(op_names)
+    n_measured = sum(c["source"] == "measured" for row in layers for c in row["ops"].values())
+    n_predicted = sum(c["source"] == "predicted" for row in layers for c in row["ops"].values())
+    report = {
         "target": result.target.name,
         "fingerprint": result.target.fingerprint,
         "fingerprint_key": result.target.fingerprint_key,
         "store": str(store_path),
-        "source": "measured",
+        "source": "measured" if not n_predicted else "measured+predicted",
         "measured": result.measured,
         "reused": result.reused,
         "failed": result.failed,
+        "cells": n_cells,
+        "cells_measured": n_measured,
+        "cells_predicted": n_predicted,
+        "measured_fraction": n_measured / n_cells if n_cells else None,
         "layers": layers,
     }
+    for key in ("active", "fixed", "predictor"):
+        if key in extras:
+            report[key] = extras[key]
+    return report
+
+
+def _cell_ms(cell: dict[str, Any]) -> float | None:
+    if cell["status"] == "ok":
+        return cell["median_ms"]
+    return cell.get("predicted_ms")
 
 
 def _print_profile(report: dict[str, Any]) -> None:
     layers = report["layers"]
-    table = Table(
-        "op",
-        *(f"L{row['layer']}" for row in layers),
-        title=f"{report['target']}: median latency (ms), measured",
-    )
+    mixed = report["cells_predicted"] > 0
+    title = f"{report['target']}: median latency (ms), measured"
+    if mixed:
+        title += ", [italic]~predicted[/italic]"
+    table = Table("op", *(f"L{row['layer']}" for row in layers), title=title)
     for op in layers[0]["ops"]:
         cells = []
         for row in layers:
             cell = row["ops"][op]
-            text = f"{cell['median_ms']:.3f}" if cell["status"] == "ok" else "[red]fail[/red]"
+            if cell["status"] == "ok":
+                text = f"{cell['median_ms']:.3f}"
+            elif cell["source"] == "predicted":
+                text = f"[italic]~{cell['predicted_ms']:.3f}[/italic]"
+            elif cell["status"] == "missing":
+                text = "[dim]-[/dim]"
+            else:
+                text = "[red]fail[/red]"
             cells.append(f"[bold green]{text}[/bold green]" if row["best_op"] == op else text)
         table.add_row(op, *cells)
     table.add_row("[bold]best[/bold]", *(row["best_op"] or "-" for row in layers))
     console.print(table)
+    for part, info in (report.get("fixed") or {}).items():
+        if info.get("ms") is not None:
+            console.print(f"fixed {part}: {info['ms']:.3f} ms ({info['source']})", highlight=False)
     console.print(
         f"measured {report['measured']} (failed {report['failed']}), reused {report['reused']} "
         f"from {report['store']}",
         soft_wrap=True,
     )
+    console.print(
+        f"cells: {report['cells_measured']}/{report['cells']} measured "
+        f"({100 * (report['measured_fraction'] or 0):.0f}%), {report['cells_predicted']} predicted",
+        highlight=False,
+    )
+    if report.get("predictor"):
+        p = report["predictor"]
+        console.print(
+            f"predictor: trained on {p['trained_on']} measured workloads, saved to {p['path']}",
+            soft_wrap=True,
+            highlight=False,
+        )
     for row in layers:
         for op, cell in row["ops"].items():
             if cell["status"] == "failed":

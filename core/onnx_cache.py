@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import tempfile
@@ -18,14 +19,28 @@ def cache_dir() -> Path:
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "hwnas")
 
 
+@functools.cache
+def _spaces_digest() -> str:
+    """Digest of the built-in spaces' source: editing an op invalidates its cached exports."""
+    import hwnas.spaces
+
+    digest = hashlib.sha256()
+    for path in sorted(Path(hwnas.spaces.__file__).parent.rglob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def onnx_file(workload: Workload, opset: int = DEFAULT_OPSET, root: Path | None = None) -> Path:
     """The ONNX file of ``workload``, exported on first use (atomic, safe across processes)."""
     import torch
 
     import hwnas
 
-    # A new hwnas (op definitions) or torch (exporter) release gives new files.
-    stamp = f"{workload.key}/opset{opset}/hwnas{hwnas.__version__}/torch{torch.__version__}"
+    # Changed op definitions or a new torch (exporter) give new files.
+    stamp = (
+        f"{workload.key}/opset{opset}/hwnas{hwnas.__version__}/spaces{_spaces_digest()}"
+        f"/torch{torch.__version__}"
+    )
     digest = hashlib.sha256(stamp.encode()).hexdigest()[:24]
     path = (root or cache_dir() / "onnx") / f"{digest}.onnx"
     if path.exists():

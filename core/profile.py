@@ -65,9 +65,17 @@ def profile_workloads(
         result = ProfileResult(info, reused=len(unique) - todo.qsize())
         lock = threading.Lock()
 
+        errors: list[BaseException] = []
+
         def drain(worker: IsolatedTarget, advance) -> None:
-            if worker.start().fingerprint_key != fp:
-                raise RuntimeError(f"{target}: worker fingerprint differs from the parent's")
+            try:
+                if worker.start().fingerprint_key != fp:
+                    raise HwnasError(f"{target}: a worker's fingerprint differs from the parent's")
+                measure_queue(worker, advance)
+            except BaseException as exc:  # re-raised in the calling thread
+                errors.append(exc)
+
+        def measure_queue(worker: IsolatedTarget, advance) -> None:
             while True:
                 try:
                     workload = todo.get_nowait()
@@ -102,6 +110,8 @@ def profile_workloads(
                 thread.start()
             for thread in threads:
                 thread.join()
+        if errors:
+            raise errors[0]
     finally:
         for worker in farm:
             worker.stop()

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,7 +23,7 @@ from hwnas.targets.tvm.common import EM_AARCH64, EM_HEXAGON, elf_machine  # noqa
 from hwnas.targets.tvm.cpu import TvmCpuTarget  # noqa: E402
 from hwnas.targets.tvm.cuda import TvmCudaTarget  # noqa: E402
 from hwnas.targets.tvm.hexagon import TvmHexagonTarget  # noqa: E402
-from hwnas.targets.tvm.rpc import tracker_summary  # noqa: E402
+from hwnas.targets.tvm.local_farm import LocalDeviceFarm, free_port  # noqa: E402
 from hwnas.testing import QUICK_PROTOCOL, check_target_contract, tiny_workload  # noqa: E402
 
 TVM_TARGETS = ("tvm-arm", "tvm-cpu", "tvm-cuda", "tvm-hexagon")
@@ -47,68 +44,17 @@ def layer_workload():
     return HurricaneSpace().layer_workload(19, "MB_k3_e3")
 
 
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _kill_group(process: subprocess.Popen) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            break
-        try:
-            process.wait(timeout=5)
-            break
-        except subprocess.TimeoutExpired:
-            continue
-
-
-def _wait_for(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
+@pytest.fixture(scope="module")
+def rpc_farm():
+    """A TVM RPC tracker plus one host RPC server registered under ``RPC_KEY``."""
+    with LocalDeviceFarm(RPC_KEY, servers=1) as farm:
+        yield farm
 
 
 @pytest.fixture(scope="module")
-def rpc_tracker():
-    """A TVM RPC tracker plus one host RPC server registered under ``RPC_KEY``; yields the port.
-
-    Both start at once (each needs a few seconds to import TVM); the server
-    retries the tracker every 5 s, so we wait until the tracker lists it.
-    """
-    port, server_port = free_port(), free_port()
-    tracker = ["--host", "127.0.0.1", "--port", str(port), "--port-end", str(port + 1)]
-    server = ["--host", "127.0.0.1", "--port", str(server_port), "--port-end", str(server_port + 1)]
-    commands = [
-        ["tvm.exec.rpc_tracker", *tracker, "--silent"],
-        ["tvm.exec.rpc_server", *server, "--tracker", f"127.0.0.1:{port}", "--key", RPC_KEY],
-    ]
-    processes = []
-    try:
-        for command in commands:
-            processes.append(
-                subprocess.Popen([sys.executable, "-m", *command], start_new_session=True)
-            )
-
-        def server_registered() -> bool:
-            try:
-                queue = tracker_summary("127.0.0.1", port, timeout=1.0).get("queue_info", {})
-            except OSError:
-                return False
-            return queue.get(RPC_KEY, {}).get("free", 0) >= 1
-
-        _wait_for(server_registered, 40, "the RPC server to register at the tracker")
-        yield port
-    finally:
-        for process in reversed(processes):
-            _kill_group(process)
+def rpc_tracker(rpc_farm):
+    """The local tracker's port."""
+    return rpc_farm.port
 
 
 # -- registry ----------------------------------------------------------------
@@ -234,7 +180,7 @@ def host_arm_target(port: int, key: str = RPC_KEY) -> TvmArmTarget:
     )
 
 
-def test_arm_through_the_tracker_passes_the_target_contract(rpc_tracker):
+def test_arm_through_the_tracker_passes_the_target_contract(rpc_farm, rpc_tracker):
     target = host_arm_target(rpc_tracker)
     try:
         assert target.available() is None
@@ -242,11 +188,10 @@ def test_arm_through_the_tracker_passes_the_target_contract(rpc_tracker):
         assert result.extra["tvm"]["library"].endswith(".so")
     finally:
         target.close()
-    _wait_for(
-        lambda: tracker_summary("127.0.0.1", rpc_tracker)["queue_info"][RPC_KEY]["free"] >= 1,
-        10,
-        "the board to be free again after close()",
-    )
+    deadline = time.monotonic() + 10
+    while rpc_farm.free_devices() < 1:  # close() gives the board back to the tracker
+        assert time.monotonic() < deadline, "the board is still busy after close()"
+        time.sleep(0.2)
 
 
 def test_arm_without_tracker_or_device_is_unavailable(rpc_tracker):

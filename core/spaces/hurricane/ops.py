@@ -297,11 +297,12 @@ class HurricaneOp(nn.Module):
         self.use_residual = plan.mode == "residual"
         self.main = _build(plan.main)
         self.proj = _build(plan.proj) if plan.proj else None
+        self.half = cin // 2  # a constant, so the exported split has static shapes
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Apply the op."""
         if self.mode == "split":
-            x1, x2 = x.chunk(2, dim=1)
+            x1, x2 = x[:, : self.half], x[:, self.half :]
             return channel_shuffle(torch.cat((x1, self.main(x2)), dim=1))
         if self.proj is not None:
             return channel_shuffle(torch.cat((self.proj(x), self.main(x)), dim=1))

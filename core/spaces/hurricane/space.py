@@ -42,6 +42,9 @@ class Profile:
     last_channels: int
 
 
+#: The fixed parts of every HURRICANE network (see :meth:`HurricaneSpace.fixed_workloads`).
+FIXED_PARTS = ("stem", "head")
+
 PROFILES: dict[str, Profile] = {
     # Single Path One-Shot / HURRICANE ImageNet plan: 112 -> 56 -> 28 -> 14 -> 7.
     "imagenet": Profile(
@@ -223,6 +226,73 @@ class HurricaneSpace(SearchSpace):
             ),
         )
 
+    def fixed_workloads(self, batch: int = 1) -> dict[str, Workload]:
+        """Workloads of the fixed layers every architecture shares: ``stem`` and ``head``.
+
+        ``stem`` is the first 3x3 conv (+BN, ReLU) on the network input; ``head``
+        is the last 1x1 conv (+BN, ReLU), global pooling and the classifier on
+        the output of the last learnable layer. An architecture's latency model
+        measures them like the learnable layers instead of guessing them.
+        """
+        return {part: self.fixed_workload(part, batch) for part in FIXED_PARTS}
+
+    def fixed_workload(self, part: str, batch: int = 1) -> Workload:
+        """The workload of one fixed part (``"stem"`` or ``"head"``)."""
+        from hwnas.spaces.hurricane.model import head, stem
+
+        p = self.profile
+        if part == "stem":
+            size = p.resolution
+            cin, cout, stride, kernel = p.in_channels, p.stem_channels, p.stem_stride, 3
+            out_size = output_size(size, 3, stride)
+            cost = conv_cost(cin, cout, 3, out_size, out_size)
+            key = f"hurricane/stem/c{cin}-{cout}/hw{size}x{size}/s{stride}/b{batch}"
+
+            def build():
+                return stem(cin, cout, stride).eval()
+
+        elif part == "head":
+            cin, size, _ = self.layers[-1].output_shape
+            cout, classes, stride, kernel = p.last_channels, p.num_classes, 1, 1
+            cost = conv_cost(cin, cout, 1, size, size) + linear_cost(cout, classes)
+            key = f"hurricane/head/c{cin}-{cout}-{classes}/hw{size}x{size}/b{batch}"
+
+            def build():
+                return head(cin, cout, classes).eval()
+
+        else:
+            raise HwnasError(
+                f"unknown fixed part {part!r} of the hurricane space",
+                f"choose one of: {', '.join(FIXED_PARTS)}",
+            )
+        features = {
+            "op": part,
+            "family": part,
+            "kernel": kernel,
+            "expand": 1,
+            "se": 0,
+            "stride": stride,
+            "in_channels": cin,
+            "out_channels": cout,
+            "height": size,
+            "width": size,
+            "flops": cost.flops,
+            "params": cost.params,
+            "batch": batch,
+        }
+        return Workload(
+            key=key,
+            space=self.name,
+            input_shape=(batch, cin, size, size),
+            label=f"fixed {part}",
+            build=seeded(build),
+            features=features,
+            recipe=(
+                f"{__name__}:make_fixed_workload",
+                {"space": self.options, "part": part, "batch": batch},
+            ),
+        )
+
     # -- description -------------------------------------------------------------
     def describe(self, with_costs: bool = True) -> dict[str, Any]:
         """Layers with shapes and strides; every candidate op with FLOPs and params."""
@@ -256,6 +326,11 @@ class HurricaneSpace(SearchSpace):
 def make_layer_workload(space: dict, index: int, op: str, batch: int = 1) -> Workload:
     """Recipe target: the workload of ``op`` at layer ``index`` of ``HurricaneSpace(**space)``."""
     return HurricaneSpace(**space).layer_workload(index, op, batch)
+
+
+def make_fixed_workload(space: dict, part: str, batch: int = 1) -> Workload:
+    """Recipe target: fixed part ``part`` (stem, head) of ``HurricaneSpace(**space)``."""
+    return HurricaneSpace(**space).fixed_workload(part, batch)
 
 
 def make_arch_workload(space: dict, arch: str, batch: int = 1) -> Workload:
