@@ -66,12 +66,17 @@ def describe_target(name: str, options: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def targets(as_json: JsonFlag = False, config: ConfigOption = None) -> None:
-    """List every target with its availability here, the reason if not, and its fingerprint."""
+def targets(
+    as_json: JsonFlag = False,
+    config: ConfigOption = None,
+    recorded: Annotated[bool, typer.Option(help="Also list recorded latency tables.")] = False,
+) -> None:
+    """List the live targets with availability here, the reason if not, and fingerprints."""
     cfg = load_config(config)
     rows = [
         describe_target(info.name, target_options(cfg, info.name, {}))
         for info in get_plugin_manager().infos("target")
+        if recorded or not info.as_dict()["recorded"]
     ]
     if as_json:
         print_json(rows)

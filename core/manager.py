@@ -82,6 +82,7 @@ class PluginInfo:
             "available": self.available,
             "reason": self.reason,
             "extra": self.spec.extra if self.spec else None,
+            "recorded": bool(getattr(self.spec, "recorded", False)),
         }
 
 

@@ -50,8 +50,12 @@ class PluginSpec:
 class TargetSpec(PluginSpec):
     """A target: a device plus the toolchain that compiles and times workloads.
 
-    ``factory(**options)`` returns a :class:`hwnas.target.Target`.
+    ``factory(**options)`` returns a :class:`hwnas.target.Target`, or, with
+    ``recorded=True``, a :class:`hwnas.latency.LatencyModel` that answers whole
+    architectures from published measurements (no compiler, no device).
     """
+
+    recorded: bool = False
 
     kind = "target"
 

@@ -16,8 +16,10 @@ Every factory takes ``data_dir`` (default ``$HWNAS_DATA``, then
 first answer and cached per process; listing the plugins reads no file.
 
 An FBNet/OFA architecture absent from the sampled table raises
-:class:`~hwnas.errors.HwnasError` for now; the latency predictors issue will
-answer it with a prediction marked ``source="predicted"``.
+:class:`~hwnas.errors.HwnasError` by default; with ``predict_missing=True`` it
+is answered by the architecture-level predictor of
+:mod:`hwnas.predict.recorded` (trained on every recorded architecture of that
+device) and marked ``source="predicted"``.
 """
 
 from __future__ import annotations
@@ -98,11 +100,18 @@ class RecordedTable(_Recorded):
 
     ``latencies`` is vectorised (all 15,625 NB201 cells in milliseconds). An
     FBNet/OFA architecture that is not one of the 5,000 sampled ones raises
-    :class:`~hwnas.errors.HwnasError` (the predictors issue will predict it
-    and mark it ``predicted``).
+    :class:`~hwnas.errors.HwnasError`, or with ``predict_missing=True`` is
+    predicted (:func:`hwnas.predict.recorded.predict_recorded`) and marked
+    ``predicted``.
     """
 
-    def __init__(self, space: str, device: str, data_dir: str | os.PathLike | None = None) -> None:
+    def __init__(
+        self,
+        space: str,
+        device: str,
+        data_dir: str | os.PathLike | None = None,
+        predict_missing: bool = False,
+    ) -> None:
         devices = recorded_devices(space)
         if device not in devices or (device == "note10" and space == "ofa"):
             valid = [d for d in devices if d != "note10"]
@@ -114,6 +123,7 @@ class RecordedTable(_Recorded):
         for relative in _FILES[space]:
             data.data_file(relative, self.data_dir)
         self._latency: np.ndarray | None = None
+        self.predict_missing = bool(predict_missing)
 
     @property
     def table(self) -> data.Table:
@@ -140,20 +150,36 @@ class RecordedTable(_Recorded):
             raise HwnasError(
                 f"{self.space} architecture {text} is not in the recorded table "
                 f"({len(table.archs):,} sampled architectures)",
-                "use one of the recorded architectures; latency prediction for the rest "
-                "comes with the predictors issue",
+                "use one of the recorded architectures, or create the target with "
+                "predict_missing=True to predict the rest",
             ) from None
 
     def latency(self, arch: Architecture) -> Latency:
-        """The recorded latency (ms) of ``arch``."""
+        """The recorded latency (ms) of ``arch`` (or its prediction, see ``predict_missing``)."""
         self._check(arch)
+        if self.predict_missing and data.canonical_key(arch) not in self.table.row_of:
+            return Latency(float(self._predict([arch])[0]), "predicted", 0.0)
         return Latency(float(self._column()[self._rows([arch])[0]]), "recorded")
 
     def latencies(self, archs: Sequence[Architecture]) -> np.ndarray:
         """Recorded latencies (ms) of many architectures (vectorised)."""
         for arch in archs[:1]:
             self._check(arch)
-        return self._column()[self._rows(archs)].astype(float)
+        if not self.predict_missing:
+            return self._column()[self._rows(archs)].astype(float)
+        row_of = self.table.row_of
+        found = np.array([data.canonical_key(a) in row_of for a in archs], dtype=bool)
+        out = np.empty(len(archs))
+        hits = np.flatnonzero(found)
+        out[hits] = self._column()[self._rows([archs[i] for i in hits])]
+        if not found.all():
+            out[~found] = self._predict([archs[i] for i in np.flatnonzero(~found)])
+        return out
+
+    def _predict(self, archs: Sequence[Architecture]) -> np.ndarray:
+        from hwnas.predict.recorded import predict_recorded
+
+        return predict_recorded(self.space, self.device, archs, self.data_dir)
 
     def all_latencies(self) -> np.ndarray:
         """The whole column, in table row order (``self.table.archs``)."""
@@ -271,8 +297,8 @@ class OFANote10(_Recorded):
 
 
 def _table_factory(space: str, device: str):
-    def factory(data_dir: str | None = None) -> RecordedTable:
-        return RecordedTable(space, device, data_dir)
+    def factory(data_dir: str | None = None, predict_missing: bool = False) -> RecordedTable:
+        return RecordedTable(space, device, data_dir, predict_missing)
 
     factory.__doc__ = f"Recorded {space} latency on {device}."
     return factory
@@ -298,10 +324,12 @@ def hwnas_targets():
                 name=f"{space}/{device}",
                 summary=_SUMMARIES[space].format(device=device),
                 factory=_table_factory(space, device),
+                recorded=True,
             )
     yield hwnas.TargetSpec(
         name="ofa/note10",
         summary="OFA MobileNetV3 on Samsung Note10 CPU: sum of OFA's per-operator lookup "
         "table (any subnet, r=160/176/192/208/224)",
         factory=_note10_factory,
+        recorded=True,
     )

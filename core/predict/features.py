@@ -232,10 +232,24 @@ def family_vocabulary(rows: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
     return KNOWN_FAMILIES + tuple(sorted(seen - set(KNOWN_FAMILIES)))
 
 
-def vocabulary(rows: Sequence[Mapping[str, Any]], ops: bool = True) -> tuple[str, ...]:
-    """Categorical one-hot columns: ``family=F`` (known + seen), then ``op=O`` (seen in ``rows``)."""
-    ops = sorted({str(r["op"]) for r in rows if r.get("op") is not None}) if ops else []
-    return tuple(f"family={f}" for f in family_vocabulary(rows)) + tuple(f"op={o}" for o in ops)
+def shape_token(row: Mapping[str, Any]) -> str:
+    """The layer-shape class of a workload (input C/H/W, output C, stride, batch)."""
+    return "shape={}-{}/hw{}x{}/s{}/b{}".format(
+        *(row.get(k) for k in ("in_channels", "out_channels", "height", "width", "stride")),
+        row.get("batch", 1),
+    )
+
+
+def vocabulary(
+    rows: Sequence[Mapping[str, Any]], ops: bool = True, shapes: bool = False
+) -> tuple[str, ...]:
+    """One-hot columns: ``family=F`` (known + seen), ``op=O`` and ``shape=S`` seen in ``rows``."""
+    vocab = [f"family={f}" for f in family_vocabulary(rows)]
+    if ops:
+        vocab += [f"op={o}" for o in sorted({str(r["op"]) for r in rows if r.get("op")})]
+    if shapes:
+        vocab += sorted({shape_token(r) for r in rows})
+    return tuple(vocab)
 
 
 def feature_names(vocab: Sequence[str]) -> list[str]:
@@ -252,7 +266,7 @@ def feature_matrix(rows: Sequence[Mapping[str, Any]], vocab: Sequence[str]) -> n
     column = {token: i for i, token in enumerate(vocab)}
     x = np.zeros((len(rows), len(vocab) + len(NUMERIC)), dtype=np.float64)
     for i, row in enumerate(rows):
-        for token in (f"family={row.get('family')}", f"op={row.get('op')}"):
+        for token in (f"family={row.get('family')}", f"op={row.get('op')}", shape_token(row)):
             j = column.get(token)
             if j is not None:
                 x[i, j] = 1.0
@@ -262,9 +276,9 @@ def feature_matrix(rows: Sequence[Mapping[str, Any]], vocab: Sequence[str]) -> n
 
 
 def trend_columns(vocab: Sequence[str], ops: bool = True) -> np.ndarray:
-    """Columns of the trend model: family (and op) one-hot, the log sizes and structure."""
+    """Columns of the trend model: family/shape (and op) one-hot, log sizes and structure."""
     offset = len(vocab)
-    onehot = [i for i, t in enumerate(vocab) if ops or t.startswith("family=")]
+    onehot = [i for i, t in enumerate(vocab) if ops or not t.startswith("op=")]
     return np.array(
         [*onehot, *(offset + NUMERIC.index(name) for name in (*TREND, "se"))], dtype=np.int64
     )

@@ -63,7 +63,7 @@ class PredictorParams:
 
     members: int = 8
     rounds: int = 300
-    max_depth: int = 3
+    max_depth: int = 2
     eta: float = 0.05
     min_child_weight: float = 1.0
     colsample_bynode: float = 0.8
@@ -71,8 +71,9 @@ class PredictorParams:
     ridge: float = 1.0
     trend: bool = True
     op_onehot: bool = False  # one-hot of the op name (beside the family one-hot)
+    shape_onehot: bool = False  # one-hot of the layer-shape class
     trend_ops: bool = False
-    loss: str = "squared"  # "squared" | "l1" | "huber" (robust to outlier measurements)
+    loss: str = "l1"  # "squared" | "l1" | "huber" (l1/huber: robust to outlier measurements)
     huber: float = 0.1  # log units where the Huber loss turns linear
     point: str = "full"  # "full": a model on all data gives the point; "ensemble": the mean
     seed: int = 0
@@ -211,7 +212,7 @@ class KernelPredictor:
         if np.any(~np.isfinite(y_ms)) or np.any(y_ms <= 0):
             raise ValueError("latencies must be positive and finite")
         p = self.params
-        self.vocab = vocabulary(features, ops=p.op_onehot)
+        self.vocab = vocabulary(features, ops=p.op_onehot, shapes=p.shape_onehot)
         x = feature_matrix(features, self.vocab)
         y = np.log(y_ms)
         cols = trend_columns(self.vocab, p.trend_ops)
