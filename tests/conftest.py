@@ -25,5 +25,5 @@ def randomise_batchnorm(module: nn.Module, seed: int = 1) -> nn.Module:
 @pytest.fixture(autouse=True, scope="session")
 def private_cache(tmp_path_factory):
     """Keep ONNX exports, tuning logs and stores of the tests out of the user's cache."""
-    os.environ.setdefault("HWNAS_CACHE", str(tmp_path_factory.mktemp("hwnas-cache")))
+    os.environ["HWNAS_CACHE"] = str(tmp_path_factory.mktemp("hwnas-cache"))
     yield

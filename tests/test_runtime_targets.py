@@ -28,14 +28,6 @@ CLASSES = {"onnxruntime": OnnxRuntimeTarget, "openvino": OpenVinoTarget, "torch"
 FAST = TimingProtocol(warmup=1, repeats=5, min_repeat_ms=2.0, max_attempts=1)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def private_onnx_cache(tmp_path_factory):
-    """Export ONNX files into a private cache, not the user's ``~/.cache/hwnas``."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HWNAS_CACHE", str(tmp_path_factory.mktemp("hwnas-cache")))
-        yield
-
-
 @pytest.fixture(scope="module")
 def pm() -> PluginManager:
     return PluginManager()

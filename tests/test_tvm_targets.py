@@ -30,14 +30,6 @@ TVM_TARGETS = ("tvm-arm", "tvm-cpu", "tvm-cuda", "tvm-hexagon")
 RPC_KEY = "hwnas-test-host"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def onnx_cache(tmp_path_factory):
-    """Keep ONNX exports of this module out of the user's cache."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("HWNAS_CACHE", str(tmp_path_factory.mktemp("hwnas-cache")))
-        yield
-
-
 @pytest.fixture(scope="module")
 def layer_workload():
     """A hurricane small-profile layer (128 channels at 4x4, MobileNet block k3 e3)."""
