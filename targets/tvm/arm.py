@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
 import shutil
-from pathlib import Path
 from typing import Any
 
-from hwnas.target import Target
 from hwnas.targets.tvm import common
+from hwnas.targets.tvm.remote import RemoteLibraryTarget
 from hwnas.targets.tvm.rpc import RemoteRunner
 from hwnas.timing import Measurement, TimingProtocol
-from hwnas.workload import Workload
 
 
-class TvmArmTarget(Target):
+class TvmArmTarget(RemoteLibraryTarget):
     """TVM for an AArch64 board (Raspberry Pi, phone) reached through a TVM RPC tracker.
 
     ``compile`` builds an LLVM ``mtriple``/``mcpu``/``mattr`` target and
@@ -54,7 +51,6 @@ class TvmArmTarget(Target):
         self.threads = None if threads is None else common.check_threads(threads)
         self.remote = RemoteRunner(tracker_host, tracker_port, key, session_timeout)
         self._target = None
-        self._build_dir: common.BuildDir | None = None
 
     @property
     def tvm_target(self):
@@ -87,26 +83,11 @@ class TvmArmTarget(Target):
             "threads": self.threads,
         }
 
-    def compile_only(self, workload: Workload, path: str | Path) -> Path:
-        """Cross-compile ``workload`` to the shared library ``path`` (no device needed)."""
+    def fcompile(self):
+        """Link the device library (see :class:`RemoteLibraryTarget`)."""
         import tvm
 
-        executable = tvm.compile(common.import_workload(workload), target=self.tvm_target)
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        executable.export_library(str(path), fcompile=tvm.support.cc.cross_compiler(self.cc))
-        return path
-
-    def compile(self, workload: Workload) -> common.TvmCompiled:
-        """Cross-compile into this instance's build directory."""
-        if self._build_dir is None:
-            self._build_dir = common.BuildDir(self, prefix="hwnas-tvm-arm-")
-        digest = hashlib.sha256(workload.key.encode()).hexdigest()[:16]
-        library = self.compile_only(workload, self._build_dir.path / f"w{digest}.so")
-        info = {"target": common.target_string(self.tvm_target), "library": library.name}
-        return common.TvmCompiled(
-            workload.key, common.example_numpy(workload), library=library, info=info
-        )
+        return tvm.support.cc.cross_compiler(self.cc)
 
     def time(self, compiled: common.TvmCompiled, protocol: TimingProtocol) -> Measurement:
         """Upload, load and time on the board (``time_evaluator`` on ``remote.cpu()``)."""
@@ -114,10 +95,3 @@ class TvmArmTarget(Target):
             compiled.library, compiled.example_input, protocol, self.threads
         )
         return common.with_info(result, compiled)
-
-    def close(self) -> None:
-        """Release the board and delete the build directory."""
-        self.remote.close()
-        if self._build_dir is not None:
-            self._build_dir.close()
-            self._build_dir = None

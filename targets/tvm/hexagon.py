@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
-from hwnas.target import Target
 from hwnas.targets.tvm import common
+from hwnas.targets.tvm.remote import RemoteLibraryTarget
 from hwnas.targets.tvm.rpc import RemoteRunner
 from hwnas.timing import Measurement, TimingProtocol
-from hwnas.workload import Workload
 
 #: The remote session constructor of TVM's Hexagon RPC server (``hexagon_rpc`` on the device).
 HEXAGON_SESSION = "tvm.contrib.hexagon.create_hexagon_session"
@@ -32,7 +30,7 @@ def _lld_shared(linker: str):
     return link
 
 
-class TvmHexagonTarget(Target):
+class TvmHexagonTarget(RemoteLibraryTarget):
     """TVM for a Snapdragon Hexagon DSP: compile here, time through TVM's Hexagon RPC.
 
     ``compile`` uses the generic LLVM target ``{"kind": "llvm", "mtriple":
@@ -91,7 +89,6 @@ class TvmHexagonTarget(Target):
             session_setup=_acquire_dsp,
         )
         self._target = None
-        self._build_dir: common.BuildDir | None = None
 
     @property
     def tvm_target(self):
@@ -134,26 +131,9 @@ class TvmHexagonTarget(Target):
             "device_key": self.remote.key,
         }
 
-    def compile_only(self, workload: Workload, path: str | Path) -> Path:
-        """Compile ``workload`` to a Hexagon shared object at ``path`` (no SDK or device needed)."""
-        import tvm
-
-        executable = tvm.compile(common.import_workload(workload), target=self.tvm_target)
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        executable.export_library(str(path), fcompile=_lld_shared(self.linker))
-        return path
-
-    def compile(self, workload: Workload) -> common.TvmCompiled:
-        """Compile into this instance's build directory."""
-        if self._build_dir is None:
-            self._build_dir = common.BuildDir(self, prefix="hwnas-tvm-hexagon-")
-        digest = hashlib.sha256(workload.key.encode()).hexdigest()[:16]
-        library = self.compile_only(workload, self._build_dir.path / f"w{digest}.so")
-        info = {"target": common.target_string(self.tvm_target), "library": library.name}
-        return common.TvmCompiled(
-            workload.key, common.example_numpy(workload), library=library, info=info
-        )
+    def fcompile(self):
+        """Link the device library (see :class:`RemoteLibraryTarget`)."""
+        return _lld_shared(self.linker)
 
     def time(self, compiled: common.TvmCompiled, protocol: TimingProtocol) -> Measurement:
         """Time on the DSP through the Hexagon RPC session (untested here, see the class doc)."""
@@ -162,13 +142,6 @@ class TvmHexagonTarget(Target):
             raise RuntimeError(f"tvm-hexagon cannot time here: {reason}")
         result = self.remote.time_library(compiled.library, compiled.example_input, protocol, None)
         return common.with_info(result, compiled)
-
-    def close(self) -> None:
-        """Release the session and delete the build directory."""
-        self.remote.close()
-        if self._build_dir is not None:
-            self._build_dir.close()
-            self._build_dir = None
 
 
 def _acquire_dsp(remote) -> None:
