@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from hwnas import cli_measure, cli_predict, cli_search
+from hwnas import cli_measure, cli_predict, cli_search, cli_transfer
 from hwnas.cli_common import JsonFlag, OptionList, console, load_space, print_json
 from hwnas.errors import HwnasError
 from hwnas.manager import get_plugin_manager
@@ -28,6 +28,7 @@ app.add_typer(arch_app, name="arch")
 cli_measure.register(app)
 cli_search.register(app)
 cli_predict.register(app)
+cli_transfer.register(app)
 # ---------------------------------------------------------------------------
 # plugins
 # ---------------------------------------------------------------------------

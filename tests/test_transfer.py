@@ -1,0 +1,148 @@
+"""Proxy transfer library: SRCC statistics, monotonicity matrix, same-hardware rules, adaptation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.stats import rankdata
+
+from hwnas import data
+from hwnas.errors import HwnasError
+from hwnas.transfer.features import arch_features
+from hwnas.transfer.fewshot import fit_adaptation
+from hwnas.transfer.monotonicity import (
+    allowed_proxies,
+    analyze,
+    best_proxies,
+    device_table,
+    hardware_of,
+    recorded_table,
+    same_hardware,
+    srcc_matrix,
+)
+from hwnas.transfer.sampling import select_samples
+from hwnas.transfer.stats import estimate_srcc, fisher_interval, spearman
+
+try:
+    data.resolve_data_dir()
+except HwnasError as exc:  # pragma: no cover
+    pytest.skip(f"measured data not available: {exc}", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def nb201():
+    return recorded_table("nb201")
+
+
+def test_srcc_matrix_symmetric_unit_diagonal(nb201):
+    rho = srcc_matrix(nb201.latencies)
+    assert rho.shape == (27, 27)
+    assert np.allclose(rho, rho.T)
+    assert np.allclose(np.diag(rho), 1.0)
+    assert np.all((rho >= -1) & (rho <= 1))
+    i, j = nb201.names.index("pixel3"), nb201.names.index("raspi4")
+    assert rho[i, j] == pytest.approx(spearman(nb201.column("pixel3"), nb201.column("raspi4")))
+    assert rho[i, j] > 0.95
+
+
+def test_hardware_rules():
+    assert hardware_of("titan_rtx_256") == hardware_of("nb201/titan_rtx_1") == "titan_rtx"
+    assert hardware_of("fbnet/2080ti_64") == "2080ti"
+    assert hardware_of("essential_ph_1") == "essential_ph_1"  # a phone, not batch size 1
+    assert not same_hardware("titanx_1", "titanxp_1")
+    assert not same_hardware("gold_6226", "gold_6240")
+    assert allowed_proxies("titan_rtx_256", ["titan_rtx_1", "titan_rtx_32", "2080ti_256"]) == [
+        "2080ti_256"
+    ]
+
+
+def test_best_proxy_excludes_same_hardware(nb201):
+    rho = srcc_matrix(nb201.latencies)
+    best = best_proxies(rho, nb201.names)
+    for device, pick in best.items():
+        assert pick is not None and not same_hardware(device, pick["proxy"])
+    # A synthetic matrix where the same hardware correlates best is still skipped.
+    names = ["titan_rtx_1", "titan_rtx_32", "eyeriss"]
+    matrix = np.array([[1.0, 0.99, 0.5], [0.99, 1.0, 0.4], [0.5, 0.4, 1.0]])
+    picks = best_proxies(matrix, names)
+    assert picks["titan_rtx_1"]["proxy"] == "eyeriss"
+    assert picks["eyeriss"] == {"proxy": "titan_rtx_1", "srcc": 0.5}
+    # Only settings of one hardware: no allowed proxy at all.
+    assert best_proxies(np.eye(2), ["titanx_1", "titanx_32"]) == {
+        "titanx_1": None,
+        "titanx_32": None,
+    }
+
+
+def test_analyze_subset_and_errors():
+    report = analyze(device_table("nb201", ["pixel3", "nb201/raspi4", "eyeriss"]))
+    assert report["devices"] == ["pixel3", "raspi4", "eyeriss"]
+    assert report["best_proxy"]["raspi4"]["proxy"] == "pixel3"
+    assert report["shared_architectures"] == 15625
+    with pytest.raises(HwnasError, match="no shared architectures"):
+        device_table("nb201", ["pixel3", "fbnet/raspi4"])
+    with pytest.raises(HwnasError, match="unknown target"):
+        device_table("nb201", ["pixel3", "nosuchdevice"])
+
+
+def test_srcc_estimate_intervals():
+    rng = np.random.default_rng(0)
+    x = rng.random(10)
+    est = estimate_srcc(x, x + 0.3 * rng.random(10), threshold=0.9)
+    assert 0.7 < est.srcc < 1.0
+    lo, hi = est.fisher_ci
+    assert lo < est.srcc < hi <= 1.0
+    assert est.bootstrap_ci[0] <= est.bootstrap_ci[1]
+    assert 0.0 < est.p_above_threshold < 1.0
+    assert "SRCC" in est.statement() and "Fisher" in est.statement()
+    narrow = fisher_interval(0.9, 100)
+    wide = fisher_interval(0.9, 10)
+    assert narrow[1] - narrow[0] < wide[1] - wide[0]
+    assert fisher_interval(0.9, 3) == (-1.0, 1.0)
+
+
+def test_spread_sampling_covers_the_latency_range():
+    ms = np.arange(1000, dtype=float)[::-1]
+    picks = select_samples(ms, 10, np.random.default_rng(0), "spread")
+    assert len(set(picks.tolist())) == 10
+    values = np.sort(ms[picks])
+    edges = np.linspace(0, 1000, 11)
+    assert all(lo <= v < hi for v, lo, hi in zip(values, edges[:-1], edges[1:], strict=True))
+    uniform = select_samples(ms, 10, np.random.default_rng(0), "uniform")
+    assert len(set(uniform.tolist())) == 10
+    with pytest.raises(HwnasError):
+        select_samples(ms, 1001, np.random.default_rng(0))
+
+
+def test_adaptation_raises_srcc_on_a_weak_pair(nb201):
+    # eyeriss vs titan_rtx_1 is one of the weakest pairs of the matrix (SRCC ~0.36).
+    from hwnas.spaces.nb201 import NB201Space
+
+    proxy, target = nb201.column("titan_rtx_1"), nb201.column("eyeriss")
+    feats = arch_features(NB201Space(), nb201.archs)
+    n = len(target)
+    gains = []
+    for seed in range(3):
+        rows = np.random.default_rng(seed).choice(n, 10, replace=False)
+        rest = np.setdiff1d(np.arange(n), rows)
+        before = spearman(proxy[rest], target[rest])
+        adaptation = fit_adaptation(
+            proxy[rows][:, None], target[rows], feats.rows(rows), ["titan_rtx_1"]
+        )
+        pred = adaptation.predict(proxy[rest][:, None], feats.rows(rest))
+        after = np.corrcoef(rankdata(pred), rankdata(target[rest]))[0, 1]
+        assert before < 0.5
+        gains.append(after - before)
+        assert {r["name"] for r in adaptation.table} >= {"nnls:proxies"}
+    assert min(gains) > 0.3
+
+
+def test_adaptation_single_candidate_and_errors():
+    proxy = np.array([1.0, 2.0, 3.0])
+    adaptation = fit_adaptation(proxy[:, None], 2 * proxy + 1, None, ["p"])
+    assert adaptation.chosen == "nnls:proxies"
+    assert np.allclose(adaptation.predict(proxy[:, None], None), 2 * proxy + 1)
+    with pytest.raises(HwnasError):
+        fit_adaptation(proxy[:1, None], proxy[:1])
+    with pytest.raises(HwnasError):
+        fit_adaptation(proxy[:, None], -proxy)
