@@ -4,9 +4,12 @@
 setup:
 	bash scripts/setup.sh
 
-# Main job: measure the HURRICANE (layer, op) latency table on this CPU with ONNX Runtime.
+# Main job: measure HURRICANE on this CPU (64 workloads, XGBoost fills the rest),
+# then find raspi4's Pareto front from pixel3's with 10 raspi4 samples (NAS-Bench-201).
 demo: setup
-	hwnas profile --target onnxruntime --space hurricane
+	hwnas profile --target onnxruntime --space hurricane --measure 64 --fill predict
+	hwnas search --strategy proxy --space nb201 --proxy nb201/pixel3 --target nb201/raspi4 \
+		--samples 10 --out runs/demo
 
 # Lint, then the whole test suite (slow tests included).
 test: setup lint
