@@ -310,8 +310,14 @@ def _print_summary(s: dict[str, Any]) -> None:
         highlight=False,
         soft_wrap=True,
     )
-    if o["kind"] == "none":
+    if o["archs"] == 0:
         console.print("overhead: none (no architecture measured end to end; use --calibrate K)")
+    elif o["kind"] == "none":
+        console.print(
+            f"overhead: none (the plain sum predicted the {o['archs']} architectures measured "
+            f"end to end best, leave-one-out error {100 * o['loo_error']:.1f}%)",
+            highlight=False,
+        )
     else:
         console.print(
             f"overhead: {o['kind']} (latency = {o['scale']:.4f} x parts {o['offset']:+.4f} ms) "

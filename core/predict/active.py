@@ -223,7 +223,8 @@ def active_sample(
     budget = max(0, int(budget))
     unmeasured = [w for w in candidates if w.key not in data and w.key not in result.failed]
     budget = min(budget, len(unmeasured))
-    n_families = len({w.features.get("family") for w in candidates})
+    must_set = set(must)
+    n_families = len({w.features.get("family") for w in candidates if w.key not in must_set})
     seed_size = min(budget, max(n_families + len(must), math.ceil(seed_fraction * budget)))
     rest = budget - seed_size
     n_rounds = min(rounds, rest) if rest > 0 else 0

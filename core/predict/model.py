@@ -76,10 +76,11 @@ def fit_overhead(
 ) -> Overhead:
     """Choose and fit the overhead model by leave-one-out error on the calibration archs.
 
-    Candidates: ``offset`` (median of whole - parts), ``ratio`` (geometric
-    median of whole / parts) and, with at least 5 archs, ``affine`` (least
-    squares). The kind with the smallest leave-one-out mean absolute log error
-    wins; ``none`` is only chosen when no architecture was given.
+    Candidates: ``none`` (the plain sum of parts), ``offset`` (median of
+    whole - parts), ``ratio`` (geometric median of whole / parts) and, with at
+    least 5 archs, ``affine`` (least squares). The kind with the smallest
+    leave-one-out mean absolute log error wins, so noisy end-to-end
+    measurements cannot make the model worse than the plain sum on them.
     """
     parts = np.asarray(parts_ms, dtype=np.float64)
     whole = np.asarray(whole_ms, dtype=np.float64)
@@ -87,11 +88,11 @@ def fit_overhead(
     if n == 0:
         return Overhead()
     if kinds is None:
-        kinds = ("offset", "ratio", "affine") if n >= 5 else ("offset", "ratio")
+        kinds = ("none", "offset", "ratio", "affine") if n >= 5 else ("none", "offset", "ratio")
     errors: dict[str, float] = {}
     for kind in kinds:
         if n == 1:
-            errors[kind] = 0.0
+            errors[kind] = 0.0 if kind != "none" else abs(float(np.log(parts[0] / whole[0])))
             continue
         errs = []
         for i in range(n):

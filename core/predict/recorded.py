@@ -255,7 +255,7 @@ class ArchParams:
     subsample: float = 0.8
     colsample_bynode: float = 0.5
     reg_lambda: float = 1.0
-    min_boost: int = 30  # fewer samples: the ridge trend alone
+    min_boost: int = 200  # fewer samples: the ridge trend alone (boosting did not help)
     seed: int = 0
     nthread: int = 1
 
