@@ -220,28 +220,16 @@ def sampled_table(space_name: str, data_dir: str | os.PathLike | None = None) ->
 
 
 def parse_lut_yaml(text: str, source: str = "lookup table") -> dict[str, dict[str, float]]:
-    """Parse OFA's lookup-table YAML (``KEY:`` then indented ``mean/std/count: NUMBER`` lines).
+    """Parse OFA's lookup-table YAML (``KEY: {mean, std, count}``) with PyYAML's safe loader."""
+    import yaml
 
-    A hand parser for exactly this flat format (no YAML dependency, no
-    arbitrary objects); anything else is a one-line error.
-    """
-    table: dict[str, dict[str, float]] = {}
-    current: dict[str, float] | None = None
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        if not line[0].isspace():
-            if not line.rstrip().endswith(":"):
-                raise HwnasError(f"{source} line {number}: expected 'KEY:', got {line!r}")
-            current = table.setdefault(line.rstrip()[:-1], {})
-            continue
-        field, sep, value = line.strip().partition(":")
-        if current is None or not sep:
-            raise HwnasError(f"{source} line {number}: unexpected {line.strip()!r}")
-        try:
-            current[field.strip()] = float(value)
-        except ValueError as exc:
-            raise HwnasError(f"{source} line {number}: {value.strip()!r} is not a number") from exc
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        table = yaml.load(text, Loader=loader)
+    except yaml.YAMLError as exc:
+        raise HwnasError(f"{source} is not valid YAML: {exc}".splitlines()[0]) from exc
+    if not isinstance(table, dict) or not all(isinstance(v, dict) for v in table.values()):
+        raise HwnasError(f"{source}: expected 'KEY: {{mean: ..., std: ..., count: ...}}' entries")
     return table
 
 
