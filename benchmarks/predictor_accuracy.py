@@ -49,6 +49,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from hwnas.cli_common import parse_target_spec
 from hwnas.errors import HwnasError
 from hwnas.predict import KernelPredictor, PredictorParams, StoreLatencyModel, active_sample
 from hwnas.predict.active import multiplicities
@@ -70,16 +71,6 @@ ANCHORS = {
     "HELP 10 samples + meta-learning, mean of 6 devices (SRCC)": 0.932,
     "BRP-NAS 900 samples (SRCC)": 0.789,
 }
-
-
-def parse_target(text: str) -> tuple[str, str, dict]:
-    """``"tvm-cpu:mode=default,threads=1"`` -> (label, name, options)."""
-    name, _, rest = text.partition(":")
-    options = {}
-    for pair in filter(None, rest.split(",")):
-        key, _, value = pair.partition("=")
-        options[key] = int(value) if value.isdigit() else value
-    return text, name, options
 
 
 def _ok(store: LatencyStore, fp: str) -> dict[str, float]:
@@ -502,7 +493,7 @@ def main() -> None:
             tmp = store_dir = Path(tempfile.mkdtemp(prefix="hwnas-predictor-bench-"))
         try:
             for spec in args.target or DEFAULT_TARGETS:
-                label, name, options = parse_target(spec)
+                label, name, options = parse_target_spec(spec)
                 res = live_benchmark(label, name, options, args, store_dir)
                 results["live"][label] = res
                 print_live(res)

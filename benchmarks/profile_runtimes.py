@@ -26,6 +26,7 @@ from rich.console import Console
 from rich.table import Table
 from scipy.stats import spearmanr
 
+from hwnas.cli_common import parse_target_spec
 from hwnas.profile import probe_target, progress_bar
 from hwnas.runner import IsolatedTarget
 from hwnas.spaces.hurricane.ops import OP_NAMES
@@ -41,16 +42,6 @@ DEFAULT_TARGETS = (
     "tvm-cpu:mode=tuned,trials=8,max_trials_per_task=8",
 )
 console = Console()
-
-
-def parse_target(text: str) -> tuple[str, str, dict]:
-    """``"tvm-cpu:mode=tuned,trials=8"`` -> (label, name, options)."""
-    name, _, rest = text.partition(":")
-    options = {}
-    for pair in filter(None, rest.split(",")):
-        key, _, value = pair.partition("=")
-        options[key] = int(value) if value.isdigit() else value
-    return text, name, options
 
 
 def pick_workloads(space: HurricaneSpace, per_op: int):
@@ -218,7 +209,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=900.0)
     parser.add_argument("--fresh", action="store_true", help="delete the store first")
     args = parser.parse_args()
-    targets = [parse_target(s) for s in args.targets.split(";") if s]
+    targets = [parse_target_spec(s) for s in args.targets.split(";") if s]
     space = HurricaneSpace()
     workloads = pick_workloads(space, args.per_op)
     if args.fresh and args.store.exists():

@@ -46,6 +46,12 @@ def parse_options(pairs: list[str] | None) -> dict:
     return options
 
 
+def parse_target_spec(text: str) -> tuple[str, str, dict]:
+    """``"tvm-cpu:mode=tuned,trials=8"`` -> (label, target name, options)."""
+    name, _, rest = text.partition(":")
+    return text, name, parse_options([p for p in rest.split(",") if p])
+
+
 def load_space(name: str, options: list[str] | None = None):
     """Instantiate search space ``name`` through the plugin manager."""
     return get_plugin_manager().create("space", name, **parse_options(options))
