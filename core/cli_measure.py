@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from hwnas.cli_common import JsonFlag, OptionList, console, load_space, parse_options, print_json
@@ -283,7 +284,9 @@ def _print_profile(report: dict[str, Any]) -> None:
             cells.append(f"[bold green]{text}[/bold green]" if row["best_op"] == op else text)
         table.add_row(op, *cells)
     table.add_row("[bold]best[/bold]", *(row["best_op"] or "-" for row in layers))
-    console.print(table)
+    # One column per layer: never squeeze 20 layers into an 80-column pipe.
+    wide = Console(width=max(console.width, 16 + 9 * len(layers)), file=console.file)
+    wide.print(table)
     for part, info in (report.get("fixed") or {}).items():
         if info.get("ms") is not None:
             console.print(f"fixed {part}: {info['ms']:.3f} ms ({info['source']})", highlight=False)
