@@ -74,14 +74,7 @@ class TvmArmTarget(RemoteLibraryTarget):
 
     def fingerprint(self) -> dict[str, Any]:
         """Target, TVM versions, LLVM target (triple, cpu, features), device key, threads."""
-        return {
-            "target": self.name,
-            "mode": "default",
-            **common.tvm_versions(),
-            "llvm_target": common.target_string(self.tvm_target),
-            "device_key": self.remote.key,
-            "threads": self.threads,
-        }
+        return {**super().fingerprint(), "threads": self.threads}
 
     def fcompile(self):
         """Link the device library (see :class:`RemoteLibraryTarget`)."""

@@ -6,7 +6,6 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any
 
 from hwnas.targets.tvm import common
 from hwnas.targets.tvm.remote import RemoteLibraryTarget
@@ -120,16 +119,6 @@ class TvmHexagonTarget(RemoteLibraryTarget):
         if missing:
             return "needs " + ", ".join(missing)
         return self.remote.unavailable()
-
-    def fingerprint(self) -> dict[str, Any]:
-        """Target, TVM versions, the LLVM Hexagon target and the device key."""
-        return {
-            "target": self.name,
-            "mode": "default",
-            **common.tvm_versions(),
-            "llvm_target": common.target_string(self.tvm_target),
-            "device_key": self.remote.key,
-        }
 
     def fcompile(self):
         """Link the device library (see :class:`RemoteLibraryTarget`)."""

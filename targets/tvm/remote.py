@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 from hwnas.target import Target
 from hwnas.targets.tvm import common
@@ -21,6 +22,16 @@ class RemoteLibraryTarget(Target):
 
     remote = None
     _build_dir: common.BuildDir | None = None
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Target, TVM versions, the LLVM target string and the device key."""
+        return {
+            "target": self.name,
+            "mode": "default",
+            **common.tvm_versions(),
+            "llvm_target": common.target_string(self.tvm_target),
+            "device_key": self.remote.key,
+        }
 
     def fcompile(self):
         """The ``fcompile`` that ``export_library`` links the device library with."""
