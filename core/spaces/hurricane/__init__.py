@@ -11,11 +11,12 @@ def _space(
     resolution: int | None = None,
     in_channels: int | None = None,
     num_classes: int | None = None,
+    ops=None,
 ):
     """Build the space (torch is imported only now, not when plugins are listed)."""
     from hwnas.spaces.hurricane.space import HurricaneSpace
 
-    return HurricaneSpace(profile, resolution, in_channels, num_classes)
+    return HurricaneSpace(profile, resolution, in_channels, num_classes, ops)
 
 
 @hookimpl

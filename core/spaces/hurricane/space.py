@@ -1,13 +1,16 @@
 """The HURRICANE macro skeleton: fixed stem, 20 learnable layers, fixed head.
 
-Every learnable layer picks one of the 32 ops of :mod:`.ops`. Two input
-profiles: ``imagenet`` (224x224x3, SPOS/ProxylessNAS-like channels) and
-``small`` (28x28x1 Fashion-MNIST by default, or 32x32x3 with
-``resolution=32, in_channels=3``) that trains on a laptop CPU.
+Every learnable layer picks one of the 32 ops of :mod:`.ops` (or one of the
+ops a generated space keeps there, see ``ops``). Input profiles: ``imagenet``
+(224x224x3, SPOS/ProxylessNAS-like channels), ``small`` (28x28x1
+Fashion-MNIST by default, or 32x32x3 with ``resolution=32, in_channels=3``)
+and ``tiny`` (``small`` with a stride-2 stem: 4x fewer FLOPs, so a supernet
+trains in minutes on a 2-core CPU).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -52,6 +55,8 @@ PROFILES: dict[str, Profile] = {
     ),
     # Small images (28x28x1 or 32x32x3): 28 -> 28 -> 14 -> 7 -> 4.
     "small": Profile("small", 28, 1, 10, 16, 1, (4, 4, 8, 4), (16, 32, 64, 128), (1, 2, 2, 2), 256),
+    # The same with a stride-2 stem: 28 -> 14 -> 14 -> 7 -> 4 -> 2 (the CPU main job).
+    "tiny": Profile("tiny", 28, 1, 10, 16, 2, (4, 4, 8, 4), (16, 32, 64, 128), (1, 2, 2, 2), 256),
 }
 
 
@@ -98,7 +103,13 @@ def plan_layers(profile: Profile) -> tuple[LayerSpec, ...]:
 
 
 class HurricaneSpace(SearchSpace):
-    """HURRICANE space: 20 learnable layers x 32 ops (16 structures, with/without SE)."""
+    """HURRICANE space: 20 learnable layers x 32 ops (16 structures, with/without SE).
+
+    ``ops`` restricts the candidates per layer (a generated, hardware-specific
+    space; one list per layer, each a subset of the 32). Architectures of a
+    restricted space are architectures of the full space too, so latency
+    tables and workloads are shared; ``options`` describes the shapes only.
+    """
 
     name = "hurricane"
 
@@ -108,6 +119,7 @@ class HurricaneSpace(SearchSpace):
         resolution: int | None = None,
         in_channels: int | None = None,
         num_classes: int | None = None,
+        ops: Sequence[Sequence[str]] | None = None,
     ) -> None:
         if profile not in PROFILES:
             raise HwnasError(
@@ -128,7 +140,20 @@ class HurricaneSpace(SearchSpace):
             PROFILES[profile], **{k: v for k, v in overrides.items() if v is not None}
         )
         self.layers = plan_layers(self.profile)
-        super().__init__(Position(f"layer{layer.index}", OP_NAMES) for layer in self.layers)
+        self.restricted = ops is not None
+        per_layer = _check_ops(ops, len(self.layers)) if ops is not None else None
+        super().__init__(
+            Position(f"layer{layer.index}", per_layer[layer.index] if per_layer else OP_NAMES)
+            for layer in self.layers
+        )
+
+    def restrict(self, ops: Sequence[Sequence[str]]) -> HurricaneSpace:
+        """The same skeleton with only ``ops[i]`` allowed at layer ``i``."""
+        return HurricaneSpace(**self.options, ops=ops)
+
+    def full(self) -> HurricaneSpace:
+        """The unrestricted space with the same shapes."""
+        return self if not self.restricted else HurricaneSpace(**self.options)
 
     # -- costs -------------------------------------------------------------
     def layer_cost(self, index: int, op: str) -> Cost:
@@ -305,12 +330,13 @@ class HurricaneSpace(SearchSpace):
                 "output_shape": list(layer.output_shape),
                 "stride": layer.stride,
             }
+            choices = self.positions[layer.index].choices
             if with_costs:
                 row["ops"] = [
-                    {"op": op, **asdict(self.layer_cost(layer.index, op))} for op in OP_NAMES
+                    {"op": op, **asdict(self.layer_cost(layer.index, op))} for op in choices
                 ]
             else:
-                row["ops"] = list(OP_NAMES)
+                row["ops"] = list(choices)
             layers.append(row)
         return {
             "space": self.name,
@@ -318,9 +344,29 @@ class HurricaneSpace(SearchSpace):
             "size": self.size,
             "num_layers": len(self.layers),
             "num_ops": len(OP_NAMES),
+            "restricted": self.restricted,
             "fixed_cost": asdict(self.fixed_cost()),
             "layers": layers,
         }
+
+
+def _check_ops(ops: Sequence[Sequence[str]], num_layers: int) -> tuple[tuple[str, ...], ...]:
+    """Validate per-layer op lists: one non-empty list of known, distinct ops per layer."""
+    per_layer = tuple(tuple(str(op) for op in layer) for layer in ops)
+    if len(per_layer) != num_layers:
+        raise HwnasError(
+            f"a restricted hurricane space needs {num_layers} op lists, got {len(per_layer)}",
+            "give one list of ops per learnable layer",
+        )
+    for i, layer in enumerate(per_layer):
+        unknown = [op for op in layer if op not in OP_NAMES]
+        if not layer or unknown or len(set(layer)) != len(layer):
+            raise HwnasError(
+                f"hurricane layer {i}: op list {list(layer)} is empty, repeats an op "
+                f"or has unknown ops {unknown}",
+                "use distinct names from 'hwnas space show hurricane'",
+            )
+    return per_layer
 
 
 def make_layer_workload(space: dict, index: int, op: str, batch: int = 1) -> Workload:

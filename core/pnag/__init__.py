@@ -1,0 +1,1 @@
+"""PNAG: a budget-conditioned architecture generator (one model for every latency budget)."""

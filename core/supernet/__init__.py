@@ -1,0 +1,1 @@
+"""One-shot supernet training on real images (SPOS), BN recalibration and evaluation."""
