@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from hwnas import cli_measure, cli_predict, cli_search, cli_transfer
+from hwnas import cli_measure, cli_predict, cli_search, cli_space_generate, cli_transfer
 from hwnas.cli_common import JsonFlag, OptionList, console, load_space, print_json
 from hwnas.errors import HwnasError
 from hwnas.manager import get_plugin_manager
@@ -25,6 +25,7 @@ space_app = typer.Typer(help="Inspect search spaces.", no_args_is_help=True)
 arch_app = typer.Typer(help="Sample, check and export architectures.", no_args_is_help=True)
 app.add_typer(space_app, name="space")
 app.add_typer(arch_app, name="arch")
+space_app.command("generate")(cli_space_generate.generate)
 cli_measure.register(app)
 cli_search.register(app)
 cli_predict.register(app)

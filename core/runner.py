@@ -140,7 +140,8 @@ class IsolatedTarget:
             if self._process.is_alive():
                 self._process.kill()
                 self._process.join(5)
-        self._conn.close()
+        if self._conn is not None:
+            self._conn.close()
         self._process = self._conn = None
 
     def __enter__(self) -> IsolatedTarget:

@@ -42,6 +42,10 @@ class Strategy(ABC):
     def ask_and_tell(self, problem: Problem) -> None:
         """Run the search loop, evaluating candidates with ``problem.evaluate``."""
 
+    def front_candidates(self, problem: Problem) -> list[Evaluation]:
+        """The evaluations the front and best are chosen from (by default all of them)."""
+        return list(problem.history)
+
     def search(self, problem: Problem) -> SearchResult:
         """Run until the loop ends or the budget is spent; return front, best and history."""
         from hwnas.pareto import pareto_front
@@ -49,8 +53,9 @@ class Strategy(ABC):
         problem.strategy_name = problem.strategy_name or self.name
         with contextlib.suppress(BudgetExhausted):
             self.ask_and_tell(problem)
-        front = pareto_front(problem.history)
-        feasible = [e for e in problem.history if problem.feasible(e)]
+        candidates = self.front_candidates(problem)
+        front = pareto_front(candidates)
+        feasible = [e for e in candidates if problem.feasible(e)]
         best = max(feasible, key=lambda e: e.accuracy) if feasible else None
         result = SearchResult(self.name, front, list(problem.history), best)
         if problem.plugin_manager is not None:

@@ -8,6 +8,7 @@ import platform
 import time
 from abc import ABC, abstractmethod
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from hwnas.timing import Measurement, TimingProtocol
@@ -47,6 +48,14 @@ class Target(ABC):
     @abstractmethod
     def time(self, compiled: Any, protocol: TimingProtocol) -> Measurement:
         """Time a compiled artifact under ``protocol``."""
+
+    def save_artifact(self, onnx_path: Path, out_dir: Path) -> Path | None:
+        """Compile a trained network's ONNX file and save the device artifact (None: none).
+
+        Targets whose toolchain produces a deployable file (an optimised ONNX
+        graph, a shared library) write it into ``out_dir`` and return its path.
+        """
+        return None
 
     def close(self) -> None:
         """Release sessions, connections or devices (no-op by default)."""

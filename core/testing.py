@@ -8,6 +8,8 @@ conformance suite every target, built-in or third-party, must pass.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -17,6 +19,23 @@ from hwnas.timing import Measurement, TimingProtocol
 from hwnas.workload import Workload, seeded
 
 QUICK_PROTOCOL = TimingProtocol(warmup=1, repeats=5, min_repeat_ms=2.0, max_attempts=1)
+
+
+def run_cli(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    """Run ``python -m hwnas ARGS`` as a user would; captures text stdout/stderr."""
+    return subprocess.run(
+        [sys.executable, "-m", "hwnas", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    """The CLI's bad-input contract: exit 2, one stderr line naming the problem, no traceback."""
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
 
 
 @pytest.fixture

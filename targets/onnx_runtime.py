@@ -201,6 +201,17 @@ class OnnxRuntimeTarget(Target):
             providers=session.get_providers(),
         )
 
+    def save_artifact(self, onnx_path, out_dir):
+        """Save the graph ONNX Runtime optimised for this CPU (``*.ort-optimized.onnx``)."""
+        from pathlib import Path
+
+        ort = import_runtime("onnxruntime", EXTRA)
+        out = Path(out_dir) / f"{Path(onnx_path).stem}.ort-optimized.onnx"
+        options = self.session_options()
+        options.optimized_model_filepath = str(out)
+        ort.InferenceSession(str(onnx_path), sess_options=options, providers=list(self.providers))
+        return out
+
     def time(self, compiled: OrtCompiled, protocol: TimingProtocol) -> Measurement:
         """Time ``session.run`` on the pre-built feed under ``protocol``."""
         session, names, feed = compiled.session, compiled.output_names, compiled.feed

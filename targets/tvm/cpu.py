@@ -142,6 +142,19 @@ class TvmCpuTarget(Target):
         executable = tvm.compile(mod, target=self.tvm_target)
         return common.TvmCompiled(key, example_input, executable=executable, info=info)
 
+    def save_artifact(self, onnx_path, out_dir):
+        """Compile the ONNX file for this CPU and export the shared library (``*.tvm.so``)."""
+        import numpy
+        import onnx
+
+        model = onnx.load(str(onnx_path))
+        dims = model.graph.input[0].type.tensor_type.shape.dim
+        example = numpy.zeros([d.dim_value for d in dims], dtype=numpy.float32)
+        compiled = self.compile_onnx(onnx_path, example, key=str(onnx_path))
+        out = Path(out_dir) / f"{Path(onnx_path).stem}.{self.name}.so"
+        compiled.executable.export_library(str(out))
+        return out
+
     def run(self, compiled: common.TvmCompiled, x=None):
         """Run the compiled module once on ``x`` (default its example input); returns numpy."""
         import tvm

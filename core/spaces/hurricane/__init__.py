@@ -12,10 +12,19 @@ def _space(
     in_channels: int | None = None,
     num_classes: int | None = None,
     ops=None,
+    generated: str | None = None,
 ):
-    """Build the space (torch is imported only now, not when plugins are listed)."""
+    """Build the space (torch is imported only now, not when plugins are listed).
+
+    ``generated=FILE`` loads a hardware-specific space written by
+    ``hwnas space generate`` (its profile and per-layer ops).
+    """
     from hwnas.spaces.hurricane.space import HurricaneSpace
 
+    if generated is not None:
+        from hwnas.spaces.hurricane.generate import GeneratedSpace
+
+        return GeneratedSpace.load(generated).space()
     return HurricaneSpace(profile, resolution, in_channels, num_classes, ops)
 
 

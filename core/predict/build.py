@@ -1,0 +1,118 @@
+"""Build a live target's layer latency model in one call: profile, predict, calibrate.
+
+:func:`layer_latency_model` is what a strategy calls when it needs the latency
+of every (layer, op) of a layered space on a live target (HURRICANE's space
+generation and its constrained search): it measures the layer table (all of it,
+or ``measure`` workloads chosen actively, the rest XGBoost-predicted), then
+measures ``calibrate`` whole architectures end to end to fit the overhead.
+Everything measured lands in the store, so a second call measures nothing new.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from hwnas.errors import HwnasError
+from hwnas.predict.model import StoreLatencyModel, archs_from_indices, sample_indices
+from hwnas.space import SearchSpace
+
+
+def layer_latency_model(
+    target: str,
+    options: dict[str, Any],
+    space: SearchSpace,
+    store,
+    measure: int | None = None,
+    calibrate: int = 5,
+    protocol=None,
+    timeout_s: float = 600.0,
+    show_progress: bool = True,
+    seed: int = 0,
+) -> StoreLatencyModel:
+    """A :class:`StoreLatencyModel` of ``space`` on live ``target``, measured into ``store``.
+
+    :param measure: None measures every distinct layer workload; N measures at
+        most N new ones chosen by active sampling and predicts the others.
+    :param calibrate: whole architectures measured end to end for the overhead
+        (0 keeps the plain sum of parts).
+    """
+    from hwnas.cli_predict import active_profile_grid
+    from hwnas.predict.model import measure_whole
+    from hwnas.profile import probe_target, profile_workloads
+
+    if not hasattr(space, "layer_workload"):
+        raise HwnasError(
+            f"space {space.name!r} has no per-layer workloads", "use the hurricane space"
+        )
+    full = space.full() if hasattr(space, "full") else space
+    grid = {
+        (i, op): full.layer_workload(i, op)
+        for i, position in enumerate(full.positions)
+        for op in position.choices
+    }
+    info = probe_target(target, options)
+    if measure is None:
+        fixed = list(full.fixed_workloads().values()) if hasattr(full, "fixed_workloads") else []
+        unique = {w.key: w for w in [*grid.values(), *fixed]}
+        profile_workloads(
+            target,
+            options,
+            list(unique.values()),
+            store,
+            protocol,
+            timeout_s=timeout_s,
+            show_progress=show_progress,
+        )
+    else:
+        active_profile_grid(
+            target,
+            options,
+            full,
+            grid,
+            store,
+            measure,
+            protocol,
+            timeout_s=timeout_s,
+            show_progress=show_progress,
+        )
+    model = StoreLatencyModel(full, store, info.fingerprint_key, name=target)
+    if calibrate > 0:
+        archs = archs_from_indices(full, sample_indices(full, calibrate, seed))
+        whole = model.stored_whole_archs()
+        todo = [a for a in archs if a not in whole]
+        if todo:
+            whole.update(
+                measure_whole(
+                    target, options, full, todo, store, protocol, show_progress=show_progress
+                )
+            )
+        if whole:
+            model.calibrate(list(whole), list(whole.values()))
+    return model
+
+
+def layer_table(model: StoreLatencyModel, space: SearchSpace) -> dict[tuple[int, str], dict]:
+    """Per (layer, op) of ``space``: latency in ms and whether it was measured or predicted."""
+    out = {}
+    for i, position in enumerate(space.positions):
+        column = {c: j for j, c in enumerate(model.choices[i])}
+        for op in position.choices:
+            j = column[op]
+            out[(i, op)] = {
+                "ms": float(model.table[i, j]),
+                "source": "measured" if bool(model.measured[i, j]) else "predicted",
+            }
+    return out
+
+
+def fastest_latency_ms(model: StoreLatencyModel, space: SearchSpace) -> float:
+    """The lowest latency any architecture of ``space`` can have under ``model``."""
+    table = layer_table(model, space)
+    best = [
+        min(position.choices, key=lambda op, i=i: table[(i, op)]["ms"])
+        for i, position in enumerate(space.positions)
+    ]
+    arch = space.architecture(best)
+    return float(np.asarray(model.latencies([arch]))[0])

@@ -1,0 +1,222 @@
+"""Hardware-specific HURRICANE spaces: keep, per layer, the ops this target runs well.
+
+Zhang et al., "Fast Hardware-Aware Neural Architecture Search" (CVPRW 2020):
+for learnable layer ``i`` and op ``o``::
+
+    score(i, o) = (FLOPs(i, o) * params(i, o)) ** alpha / latency(i, o, target)
+
+keep the ``p`` best-scored ops per layer and, in the last ``explore_layers``
+layers, one extra *exploring* op chosen for accuracy capacity (the largest
+FLOPs x params among the ops not kept). ``alpha = 0`` keeps the fastest ops;
+``alpha = 0.5`` scores roughly FLOPs per millisecond (the target's efficiency
+on that op); larger ``alpha`` favours capacity. Latencies come from the
+target's latency model: measured where the store has a measurement, predicted
+by the XGBoost kernel predictor elsewhere, and every score says which.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hwnas.errors import HwnasError
+from hwnas.spaces.hurricane.space import HurricaneSpace
+
+FORMAT = "hwnas-generated-space"
+
+
+@dataclass(frozen=True)
+class OpScore:
+    """One (layer, op) candidate: its cost, latency on the target (with provenance) and score."""
+
+    op: str
+    ms: float
+    source: str
+    flops: int
+    params: int
+    score: float
+
+
+@dataclass
+class GeneratedSpace:
+    """Per-layer kept ops of a hardware-specific space, with the scores that chose them."""
+
+    space_options: dict[str, Any]
+    ops: list[list[str]]
+    exploring: list[str | None]
+    scores: list[list[OpScore]]
+    target: str
+    fingerprint: str
+    alpha: float
+    p: int
+    explore_layers: int
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    def space(self) -> HurricaneSpace:
+        """The restricted :class:`HurricaneSpace` (kept ops + exploring op per layer)."""
+        return HurricaneSpace(**self.space_options, ops=self.ops)
+
+    def initial_winner(self) -> list[str]:
+        """a_win0: the top-scored op of every layer."""
+        return [max(layer, key=lambda s: s.score).op for layer in self.scores]
+
+    @property
+    def size(self) -> int:
+        """Number of architectures in the generated space."""
+        n = 1
+        for layer in self.ops:
+            n *= len(layer)
+        return n
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (what :meth:`save` writes)."""
+        return {
+            "format": FORMAT,
+            "version": 1,
+            "space": "hurricane",
+            "space_options": self.space_options,
+            "target": self.target,
+            "fingerprint": self.fingerprint,
+            "alpha": self.alpha,
+            "p": self.p,
+            "explore_layers": self.explore_layers,
+            "size": self.size,
+            "notes": self.notes,
+            "layers": [
+                {
+                    "index": i,
+                    "ops": ops,
+                    "exploring": explore,
+                    "scores": [asdict(s) for s in scores],
+                }
+                for i, (ops, explore, scores) in enumerate(
+                    zip(self.ops, self.exploring, self.scores, strict=True)
+                )
+            ],
+        }
+
+    def save(self, path: str | Path) -> Path:
+        """Write the JSON file (parent folders created)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=1) + "\n", encoding="utf-8")
+        return path
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], origin: str = "generated space") -> GeneratedSpace:
+        """Rebuild from :meth:`to_dict` output (one-line error when malformed)."""
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise HwnasError(
+                f"{origin} is not a generated hurricane space",
+                "create one with 'hwnas space generate --target T --out FILE'",
+            )
+        try:
+            layers = data["layers"]
+            result = cls(
+                space_options=dict(data["space_options"]),
+                ops=[list(layer["ops"]) for layer in layers],
+                exploring=[layer.get("exploring") for layer in layers],
+                scores=[[OpScore(**s) for s in layer["scores"]] for layer in layers],
+                target=str(data["target"]),
+                fingerprint=str(data["fingerprint"]),
+                alpha=float(data["alpha"]),
+                p=int(data["p"]),
+                explore_layers=int(data["explore_layers"]),
+                notes=dict(data.get("notes") or {}),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise HwnasError(
+                f"{origin} is malformed ({type(exc).__name__}: {exc})",
+                "regenerate it with 'hwnas space generate'",
+            ) from None
+        result.space()  # validates the op lists against the skeleton
+        return result
+
+    @classmethod
+    def load(cls, path: str | Path) -> GeneratedSpace:
+        """Read a file written by :meth:`save`."""
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise HwnasError(
+                f"generated space {path} does not exist", "run 'hwnas space generate' first"
+            ) from None
+        except (OSError, json.JSONDecodeError) as exc:
+            raise HwnasError(
+                f"cannot read generated space {path}: {exc}", "regenerate it"
+            ) from None
+        return cls.from_dict(data, str(path))
+
+
+def score_ops(
+    space: HurricaneSpace, latency: dict[tuple[int, str], dict], alpha: float
+) -> list[list[OpScore]]:
+    """Score every op of every layer: ``(FLOPs * params) ** alpha / latency_ms``."""
+    scores = []
+    for i, position in enumerate(space.positions):
+        row = []
+        for op in position.choices:
+            cost = space.layer_cost(i, op)
+            cell = latency[(i, op)]
+            ms = float(cell["ms"])
+            if ms <= 0:
+                raise HwnasError(f"layer {i} {op}: latency {ms} ms is not positive")
+            capacity = float(cost.flops) * float(max(cost.params, 1))
+            row.append(
+                OpScore(op, ms, cell["source"], cost.flops, cost.params, capacity**alpha / ms)
+            )
+        scores.append(row)
+    return scores
+
+
+def generate_space(
+    space: HurricaneSpace,
+    latency: dict[tuple[int, str], dict],
+    target: str,
+    fingerprint: str,
+    alpha: float = 0.5,
+    p: int = 4,
+    explore_layers: int = 4,
+) -> GeneratedSpace:
+    """Keep the top ``p`` ops per layer; add one exploring op in the last ``explore_layers``.
+
+    ``latency`` maps (layer, op) to ``{"ms": ..., "source": "measured"|"predicted"}``
+    (see :func:`hwnas.predict.build.layer_table`).
+    """
+    n = len(space.positions)
+    if alpha < 0:
+        raise HwnasError(f"alpha must be >= 0, got {alpha}", "e.g. --alpha 0.5")
+    widths = {len(p_.choices) for p_ in space.positions}
+    if not 1 <= p <= min(widths):
+        raise HwnasError(f"p must be in 1..{min(widths)}, got {p}", "e.g. --p 4")
+    if not 0 <= explore_layers <= n:
+        raise HwnasError(f"explore layers must be in 0..{n}, got {explore_layers}", "e.g. 4")
+    scores = score_ops(space, latency, alpha)
+    ops, exploring = [], []
+    for i, row in enumerate(scores):
+        ranked = sorted(row, key=lambda s: -s.score)
+        kept = [s.op for s in ranked[:p]]
+        explore = None
+        rest = [s for s in row if s.op not in kept]
+        if i >= n - explore_layers and rest:
+            explore = max(rest, key=lambda s: (s.flops * s.params, -s.ms)).op
+            kept.append(explore)
+        ops.append(kept)
+        exploring.append(explore)
+    measured = sum(s.source == "measured" for row in scores for s in row)
+    total = sum(len(row) for row in scores)
+    return GeneratedSpace(
+        space_options=dict(space.options),
+        ops=ops,
+        exploring=exploring,
+        scores=scores,
+        target=target,
+        fingerprint=fingerprint,
+        alpha=float(alpha),
+        p=int(p),
+        explore_layers=int(explore_layers),
+        notes={"latency_cells_measured": measured, "latency_cells": total},
+    )
