@@ -179,11 +179,52 @@ def default_accuracy(space: str, **options: Any) -> AccuracySource:
     )
 
 
+class OneShotAccuracy(AccuracySource):
+    """HURRICANE accuracy from a one-shot supernet (validation top-1 after BN recalibration).
+
+    The ``hurricane`` strategy trains its own supernet; other strategies need
+    a checkpoint written by ``hwnas supernet train`` (``checkpoint=PATH``).
+    ``data_dir`` holds the images (default Fashion-MNIST).
+    """
+
+    name = "supernet"
+    space = "hurricane"
+
+    def __init__(self, data_dir=None, checkpoint=None) -> None:
+        self.data_dir = data_dir
+        self.checkpoint = checkpoint
+        self._evaluator = None
+
+    def accuracy(self, arch: Architecture) -> float:
+        """Supernet validation top-1 (percent) of ``arch``."""
+        if self._evaluator is None:
+            self._evaluator = self._load()
+        return self._evaluator.accuracy(arch.choices)
+
+    def _load(self):
+        if self.checkpoint is None:
+            raise HwnasError(
+                "hurricane accuracy comes from a one-shot supernet, and none was given",
+                "use --strategy hurricane (it trains one), or a checkpoint of "
+                "'hwnas supernet train'",
+            )
+        from hwnas.supernet.checkpoint import load_supernet
+        from hwnas.supernet.data import load_for_space
+        from hwnas.supernet.evaluate import SubnetEvaluator
+
+        supernet, _ = load_supernet(self.checkpoint)
+        train, val, _ = load_for_space(supernet.space, self.data_dir).splits()
+        return SubnetEvaluator(supernet, train, val)
+
+
 register_accuracy(
     "nb201",
     "nb201",
     NB201Accuracy,
     "NAS-Bench-201 table (c10: search sees validation, report uses test; c100/in16: test)",
+)
+register_accuracy(
+    "supernet", "hurricane", OneShotAccuracy, "one-shot supernet (SPOS) on real images"
 )
 register_accuracy(
     "ofa-predictor", "ofa", OFAPredictorAccuracy, "OFA's released ImageNet accuracy predictor"

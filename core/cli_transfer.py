@@ -13,7 +13,7 @@ import typer
 from rich import box
 from rich.table import Table
 
-from hwnas.cli_common import JsonFlag, console, parse_options, print_json
+from hwnas.cli_common import JsonFlag, OptionList, console, parse_options, print_json
 from hwnas.errors import HwnasError
 
 transfer_app = typer.Typer(
@@ -83,11 +83,19 @@ def strategy_options(
 def search(
     strategy: Annotated[str, typer.Option(help="Strategy plugin (random, evolution, proxy...).")],
     target: Annotated[str, typer.Option(help="Target: nb201/raspi4, or a live target.")],
-    out: Annotated[Path, typer.Option(help="Folder for result.json and front.png.")],
-    space: Annotated[str, typer.Option(help="Search space.")] = "nb201",
+
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Folder for result.json, front.png (default runs/STRATEGY)."),
+    ] = None,
+    space: Annotated[
+        str | None, typer.Option(help="Search space (default: the strategy's, else nb201).")
+    ] = None,
+    space_option: OptionList = None,
     evals: Annotated[
-        int, typer.Option(help="Budget: target evaluations (each one a target measurement).")
-    ] = 100,
+        int | None,
+        typer.Option(help="Budget: evaluations (default: the strategy's, else 100)."),
+    ] = None,
     latency_ms: Annotated[
         float | None, typer.Option("--latency-ms", help="Latency limit on the target (ms).")
     ] = None,
@@ -103,7 +111,14 @@ def search(
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     dataset: Annotated[str, typer.Option(help="NB201 accuracy: c10, c100 or in16.")] = "c10",
-    data_dir: DataDirOption = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            help="Measured data (default $HWNAS_DATA); for the hurricane space the images "
+            "(IDX, image folder or CIFAR batches; default Fashion-MNIST).",
+        ),
+    ] = None,
     store: StoreOption = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -115,11 +130,18 @@ def search(
 
     pm = get_plugin_manager()
     info = pm.get("strategy", strategy)
+    defaults = info.spec.extra or {}
+    evals = int(defaults.get("evals", 100)) if evals is None else evals
     if evals < 1:
         raise HwnasError(f"--evals must be >= 1, got {evals}", "e.g. --evals 100")
     if latency_ms is not None and latency_ms <= 0:
         raise HwnasError(f"--latency-ms must be > 0, got {latency_ms}")
-    search_space = pm.create("space", space)
+    out = out or Path("runs") / info.name
+    space_options = parse_options(space_option)
+    if space is None:
+        space = defaults.get("space", "nb201")
+        space_options = {**defaults.get("space_options", {}), **space_options}
+    search_space = pm.create("space", space, **space_options)
     options = strategy_options(
         pm,
         info.name,
@@ -129,6 +151,7 @@ def search(
             "samples": samples,
             "data_dir": None if data_dir is None else str(data_dir),
             "store": None if store is None else str(store),
+            "workdir": str(out),
         },
     )
     model = resolve_latency_model(target, search_space, "target", data_dir, store)
@@ -264,6 +287,34 @@ def print_search(report: dict[str, Any]) -> None:
         )
     if report["truth"]:
         console.print(f"HV ratio vs the true front: {report['truth']['hv_ratio']:.3f}")
+    if "final" in extra:
+        print_final(report)
+
+
+def print_final(report: dict[str, Any]) -> None:
+    """A one-shot search's winner: measured latency, from-scratch accuracy, files, cost."""
+    extra = report["extra"]
+    final = extra["final"]
+    scratch = final["scratch"]
+    for stage in extra.get("stages", []):
+        console.print(
+            f"stage {stage['stage']}: searched layers {stage['searched_layers'][0]}-"
+            f"{stage['searched_layers'][-1]}, supernet {stage['steps']} steps "
+            f"({stage['train_seconds']:.0f} s), {stage['evaluations']} evaluations "
+            f"({stage['search_seconds']:.0f} s) -> {stage['winner_accuracy']:.2f}% supernet "
+            f"accuracy at {stage['winner_latency_ms']:.3f} ms (predicted)",
+            highlight=False,
+        )
+    console.print(
+        f"[bold]winner[/bold] {final['arch']}\n"
+        f"  latency {final['latency_ms']:.3f} ms ({final['latency_source']}; layer model "
+        f"predicted {final['predicted_latency_ms']:.3f} ms; limit {report['latency_limit_ms']} ms)"
+        f"\n  test accuracy {scratch['test_accuracy']:.2f}% after {scratch['epochs']} epoch(s) "
+        f"from scratch ({scratch['seconds']:.0f} s)\n  files: "
+        + ", ".join(str(v) for v in final["files"].values()),
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def plot_search(report: dict[str, Any], path: Path) -> Path:

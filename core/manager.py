@@ -53,6 +53,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "hwnas.plugins.evolution",
     "hwnas.plugins.nsga2",
     "hwnas.plugins.proxy",
+    "hwnas.plugins.hurricane",
 )
 _DISCOVERY_HOOKS = {
     "target": "hwnas_targets",

@@ -172,6 +172,35 @@ def score_ops(
     return scores
 
 
+def fixed_space(
+    space: HurricaneSpace,
+    ops: list[str],
+    latency: dict[tuple[int, str], dict],
+    target: str,
+    fingerprint: str,
+    alpha: float = 0.5,
+) -> GeneratedSpace:
+    """A hand-designed space (the same ``ops`` in every layer), scored like a generated one.
+
+    The baseline of the space-generation ablation: a_win0 is still the
+    top-scored of ``ops`` per layer, so only the candidate set differs.
+    """
+    narrowed = space.restrict([ops] * len(space.positions))
+    scores = score_ops(narrowed, latency, alpha)
+    return GeneratedSpace(
+        space_options=dict(space.options),
+        ops=[list(ops) for _ in space.positions],
+        exploring=[None] * len(space.positions),
+        scores=scores,
+        target=target,
+        fingerprint=fingerprint,
+        alpha=float(alpha),
+        p=len(ops),
+        explore_layers=0,
+        notes={"hand_designed": True},
+    )
+
+
 def generate_space(
     space: HurricaneSpace,
     latency: dict[tuple[int, str], dict],
