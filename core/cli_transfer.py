@@ -83,7 +83,6 @@ def strategy_options(
 def search(
     strategy: Annotated[str, typer.Option(help="Strategy plugin (random, evolution, proxy...).")],
     target: Annotated[str, typer.Option(help="Target: nb201/raspi4, or a live target.")],
-
     out: Annotated[
         Path | None,
         typer.Option(help="Folder for result.json, front.png (default runs/STRATEGY)."),
@@ -152,6 +151,7 @@ def search(
             "data_dir": None if data_dir is None else str(data_dir),
             "store": None if store is None else str(store),
             "workdir": str(out),
+            "show_progress": not as_json,
         },
     )
     model = resolve_latency_model(target, search_space, "target", data_dir, store)
@@ -207,7 +207,9 @@ def search_report(
 
     report: dict[str, Any] = {
         "strategy": strategy,
-        "strategy_options": {k: v for k, v in options.items() if not hasattr(v, "latency")},
+        "strategy_options": {
+            k: v for k, v in options.items() if not hasattr(v, "latency") and k != "show_progress"
+        },
         "space": space.name,
         "target": problem.latency.name,
         "seed": problem.seed,

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from hwnas.errors import HwnasError
@@ -91,7 +92,7 @@ def profile_workloads(
                     result.failed += not measurement.ok
                     advance(workload, measurement)
 
-        with progress_bar(show_progress) as progress:
+        with progress_bar(show_progress and todo.qsize() > 0) as progress:
             task = progress.add_task(f"{target}: measuring", total=todo.qsize())
 
             def advance(workload: Workload, measurement: Measurement) -> None:
@@ -141,12 +142,18 @@ def probe_target(name: str, options: dict[str, Any], pm: PluginManager | None = 
 
 
 def progress_bar(enabled: bool = True) -> Progress:
-    """The rich progress bar hwnas shows for long measurement runs."""
+    """The rich progress bar hwnas shows for long runs: on stderr, only when it is a terminal.
+
+    Keeps stdout clean for ``--json`` and stderr to the one-line error contract
+    when output is captured.
+    """
+    console = Console(stderr=True)
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
-        disable=not enabled,
+        console=console,
+        disable=not enabled or not console.is_terminal,
         transient=False,
     )

@@ -133,6 +133,7 @@ class Hurricane(Strategy):
     # -- the search ------------------------------------------------------------
     def ask_and_tell(self, problem: Problem) -> None:
         """Generate the space, run the stages, then measure and retrain the winner."""
+        from hwnas.profile import probe_target
         from hwnas.supernet.data import load_for_space
 
         live = live_target(problem)
@@ -153,6 +154,9 @@ class Hurricane(Strategy):
         workdir = self.workdir or Path("runs") / "hurricane"
         workdir.mkdir(parents=True, exist_ok=True)
         images = load_for_space(space, self.data_dir)
+        self._known = len(
+            live["store"].keys(probe_target(live["target"], live["options"]).fingerprint_key)
+        )
         generated, layer_model = self._space(problem, live, workdir)
         self._extra["generated_space"] = {
             "path": str(workdir / "space.json"),
@@ -190,7 +194,8 @@ class Hurricane(Strategy):
 
         path = workdir / "space.json"
         full = problem.space.full()
-        source = self.generated_path or (path if path.exists() else None)
+        resumed = self.generated_path is None and path.exists()
+        source = self.generated_path or (path if resumed else None)
         if source is not None:
             generated = GeneratedSpace.load(source)
             if generated.space_options != full.options:
@@ -204,7 +209,7 @@ class Hurricane(Strategy):
                 live["options"],
                 full,
                 live["store"],
-                measure=self.measure,
+                measure=0 if resumed else self.measure,
                 calibrate=self.calibrate,
                 show_progress=self.show_progress,
             )
@@ -406,21 +411,24 @@ class Hurricane(Strategy):
 
         space = problem.space.full()
         measured = live["model"].latency(arch)
-        self._extra["target_measurements"] = live["model"].new_measurements
+        fp = self._layer_model.fingerprint_key
+        self._extra["target_measurements"] = len(live["store"].keys(fp)) - self._known
         scratch_path = workdir / "scratch.json"
         if scratch_path.exists():
             scratch = json.loads(scratch_path.read_text(encoding="utf-8"))
         else:
-            result = train_from_scratch(
-                space,
-                arch,
-                train,
-                test,
-                epochs=self.scratch_epochs,
-                batch_size=self.batch_size,
-                lr=self.lr,
-                seed=problem.seed,
-            )
+            with ChunkProgress("winner: training from scratch", 1, self.show_progress) as bar:
+                result = train_from_scratch(
+                    space,
+                    arch,
+                    train,
+                    test,
+                    epochs=self.scratch_epochs,
+                    batch_size=self.batch_size,
+                    lr=self.lr,
+                    seed=problem.seed,
+                    progress=bar.follow,
+                )
             scratch = {
                 "test_accuracy": result.test_accuracy,
                 "epochs": result.epochs,
@@ -484,10 +492,11 @@ def feasible_start(generated, model, limit_ms: float, t: int) -> list[str]:
     stage1 = gspace.restrict(fixed)
     fastest = fastest_latency_ms(model, gspace)
     if fastest > limit_ms:
+        full = fastest_latency_ms(model, gspace.full())
         raise HwnasError(
-            f"--latency-ms {limit_ms:g} is below the fastest architecture of the generated space "
-            f"({fastest:.3f} ms, predicted by the layer model)",
-            f"raise --latency-ms to at least {fastest:.3f}",
+            f"--latency-ms {limit_ms:g} is below the fastest architecture of the generated space: "
+            f"{fastest:.3f} ms (the full 32-op space: {full:.3f} ms; predicted by the layer model)",
+            f"raise --latency-ms to at least {fastest:.3f}, or lower -s alpha to keep faster ops",
         )
     if fastest_latency_ms(model, stage1) <= limit_ms:
         return list(winner)
@@ -563,6 +572,10 @@ class ChunkProgress:
     def callback(self, offset: int):
         """A ``progress(done, total)`` callable for one chunk starting at ``offset`` steps."""
         return lambda done, total: self.advance(offset + done)
+
+    def follow(self, done: int, total: int) -> None:
+        """A ``progress(done, total)`` callable that also sets the total."""
+        self.progress.update(self.task, completed=done, total=total)
 
     def note(self, text: str) -> None:
         """Show ``text`` in the bar's description."""

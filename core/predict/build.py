@@ -34,7 +34,8 @@ def layer_latency_model(
     """A :class:`StoreLatencyModel` of ``space`` on live ``target``, measured into ``store``.
 
     :param measure: None measures every distinct layer workload; N measures at
-        most N new ones chosen by active sampling and predicts the others.
+        most N new ones chosen by active sampling and predicts the others; 0
+        measures no layer workload (what the store holds, predicted elsewhere).
     :param calibrate: whole architectures measured end to end for the overhead
         (0 keeps the plain sum of parts).
     """
@@ -53,7 +54,9 @@ def layer_latency_model(
         for op in position.choices
     }
     info = probe_target(target, options)
-    if measure is None:
+    if measure == 0:
+        pass  # the store's measurements as they are (a resumed run)
+    elif measure is None:
         fixed = list(full.fixed_workloads().values()) if hasattr(full, "fixed_workloads") else []
         unique = {w.key: w for w in [*grid.values(), *fixed]}
         profile_workloads(
