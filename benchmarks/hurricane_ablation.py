@@ -43,12 +43,19 @@ def parse_args(argv):
     parser.add_argument("--target", default="onnxruntime")
     parser.add_argument("--second-target", default="tvm-cpu")
     parser.add_argument("--second-measure", type=int, default=96)
-    parser.add_argument("--latency-ms", type=float, default=0.6)
+    parser.add_argument("--latency-ms", type=float, default=None)
+    parser.add_argument(
+        "--latency-quantile",
+        type=float,
+        default=0.3,
+        help="without --latency-ms: this quantile of the generated space's predicted latencies",
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--evals", type=int, default=200)
     parser.add_argument("--max-steps", type=int, default=600)
     parser.add_argument("--chunk-steps", type=int, default=100)
     parser.add_argument("--scratch-epochs", type=float, default=1)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (1 if shared)")
     parser.add_argument("--parts", default="spaces,stages,fixed")
     parser.add_argument("--store", default="benchmarks/results/hurricane.sqlite")
     parser.add_argument("--workdir", default="runs/hurricane_ablation")
@@ -110,6 +117,7 @@ def run(args, store, variant: str, t: int, seed: int, generated: str | None) -> 
         max_steps=args.max_steps,
         chunk_steps=args.chunk_steps,
         scratch_epochs=args.scratch_epochs,
+        threads=args.threads,
     )
     problem = Problem(
         search_space,
@@ -143,6 +151,21 @@ def run(args, store, variant: str, t: int, seed: int, generated: str | None) -> 
         "run_seconds": time.perf_counter() - started,
         "space_size": extra["generated_space"]["size"],
     }
+
+
+def quantile_limit(args, store) -> float:
+    """The latency limit: a quantile of 2,000 random architectures of the generated space."""
+    from hwnas.predict.build import layer_latency_model
+    from hwnas.spaces.hurricane.generate import GeneratedSpace
+
+    gen = GeneratedSpace.load(Path(args.workdir) / f"space-{args.target}.json")
+    model = layer_latency_model(args.target, {}, space(), store, measure=0, calibrate=5)
+    rng = np.random.default_rng(0)
+    gspace = gen.space()
+    ms = model.latencies([gspace.sample(rng) for _ in range(2000)])
+    limit = float(np.quantile(ms, args.latency_quantile))
+    print(f"latency limit: {limit:.3f} ms = {args.latency_quantile:.0%} quantile of the space")
+    return limit
 
 
 def fixed_space_file(args, store) -> str:
@@ -264,6 +287,9 @@ def main(argv=None) -> int:
             report["spaces"] = generated_spaces(args, store)
             save()
             print_spaces(report["spaces"], args.target, args.second_target)
+        if args.latency_ms is None:
+            args.latency_ms = quantile_limit(args, store)
+            report["settings"]["latency_ms"] = args.latency_ms
         rows = list(report.get("runs", []))
         done = {(r["variant"], r["seed"]) for r in rows}
         generated = str(Path(args.workdir) / f"space-{args.target}.json")

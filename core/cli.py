@@ -10,7 +10,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from hwnas import cli_measure, cli_predict, cli_search, cli_space_generate, cli_transfer
+from hwnas import (
+    cli_generate,
+    cli_measure,
+    cli_predict,
+    cli_search,
+    cli_space_generate,
+    cli_supernet,
+    cli_transfer,
+)
 from hwnas.cli_common import JsonFlag, OptionList, console, load_space, print_json
 from hwnas.errors import HwnasError
 from hwnas.manager import get_plugin_manager
@@ -30,6 +38,8 @@ cli_measure.register(app)
 cli_search.register(app)
 cli_predict.register(app)
 cli_transfer.register(app)
+cli_supernet.register(app)
+cli_generate.register(app)
 # ---------------------------------------------------------------------------
 # plugins
 # ---------------------------------------------------------------------------

@@ -129,8 +129,8 @@ def search(
 
     pm = get_plugin_manager()
     info = pm.get("strategy", strategy)
-    defaults = info.spec.extra or {}
-    evals = int(defaults.get("evals", 100)) if evals is None else evals
+    spec = info.spec
+    evals = (spec.evals or 100) if evals is None else evals
     if evals < 1:
         raise HwnasError(f"--evals must be >= 1, got {evals}", "e.g. --evals 100")
     if latency_ms is not None and latency_ms <= 0:
@@ -138,8 +138,8 @@ def search(
     out = out or Path("runs") / info.name
     space_options = parse_options(space_option)
     if space is None:
-        space = defaults.get("space", "nb201")
-        space_options = {**defaults.get("space_options", {}), **space_options}
+        space = spec.space or "nb201"
+        space_options = {**spec.space_options, **space_options}
     search_space = pm.create("space", space, **space_options)
     options = strategy_options(
         pm,

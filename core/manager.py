@@ -54,6 +54,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "hwnas.plugins.nsga2",
     "hwnas.plugins.proxy",
     "hwnas.plugins.hurricane",
+    "hwnas.plugins.pnag",
 )
 _DISCOVERY_HOOKS = {
     "target": "hwnas_targets",

@@ -62,9 +62,16 @@ class TargetSpec(PluginSpec):
 
 @dataclass(frozen=True)
 class StrategySpec(PluginSpec):
-    """A search strategy; ``factory(**options)`` returns a strategy object."""
+    """A search strategy; ``factory(**options)`` returns a strategy object.
+
+    ``space``/``space_options`` and ``evals`` are what ``hwnas search`` uses
+    when the user gives no ``--space``/``--evals`` (None: nb201, 100).
+    """
 
     kind = "strategy"
+    space: str | None = None
+    space_options: dict[str, Any] = field(default_factory=dict)
+    evals: int | None = None
 
 
 @dataclass(frozen=True)

@@ -590,11 +590,8 @@ def hwnas_strategies():
         name="hurricane",
         summary="HURRICANE: hardware-specific space + two-stage one-shot (SPOS) search",
         factory=Hurricane,
-        extra={
-            "space": "hurricane",
-            "space_options": {"profile": "tiny"},
-            "evals": 200,
-            "live_only": True,
-        },
+        space="hurricane",
+        space_options={"profile": "tiny"},
+        evals=200,
         requires=("torch",),
     )
