@@ -67,8 +67,8 @@ class Hurricane(Strategy):
     stage), ``alpha`` (0.5), ``p`` (4), ``explore_layers`` (4), ``generated``
     (a saved space instead of generating), ``measure`` (layer workloads to
     measure, rest predicted; None = all), ``calibrate`` (5 whole networks),
-    ``data_dir`` (images; default Fashion-MNIST), ``chunk_steps`` (100),
-    ``max_steps`` (600 per stage), ``min_delta`` (1.0 point), ``panel`` (6),
+    ``data_dir`` (images; default Fashion-MNIST), ``chunk_steps`` (50),
+    ``max_steps`` (400 per stage), ``min_delta`` (1.0 point), ``panel`` (6),
     ``batch_size`` (128), ``lr`` (0.1), ``population``/``tournament`` (50/10),
     ``scratch_epochs`` (1), ``val_images`` (500), ``bn_images`` (128),
     ``threads`` (torch threads; default torch's choice, one per core).
@@ -90,8 +90,8 @@ class Hurricane(Strategy):
         calibrate: int = 5,
         data_dir: str | None = None,
         workdir: str | None = None,
-        chunk_steps: int = 100,
-        max_steps: int = 600,
+        chunk_steps: int = 50,
+        max_steps: int = 400,
         min_delta: float = 1.0,
         panel: int = 6,
         batch_size: int = 128,

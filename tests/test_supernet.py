@@ -418,7 +418,6 @@ def test_cli_train_eval_and_errors(tmp_path):
     assert "cannot read supernet checkpoint" in str(result.exception)
 
 
-@pytest.mark.slow
 def test_torchrun_two_ranks_train_identical_weights(tmp_path):
     data = write_fashion_like(tmp_path / "data", n_train=256)
     ckpt, digests = tmp_path / "ddp.pt", tmp_path / "digests"
