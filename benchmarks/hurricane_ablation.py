@@ -57,6 +57,7 @@ def parse_args(argv):
     parser.add_argument("--scratch-epochs", type=float, default=1)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (1 if shared)")
     parser.add_argument("--parts", default="spaces,stages,fixed")
+    parser.add_argument("--variants", default="two-stage,one-stage,fixed-space")
     parser.add_argument("--store", default="benchmarks/results/hurricane.sqlite")
     parser.add_argument("--workdir", default="runs/hurricane_ablation")
     parser.add_argument("--out", default="benchmarks/results/hurricane_ablation.json")
@@ -300,7 +301,7 @@ def main(argv=None) -> int:
             plan += [("fixed-space", 8, None)]
         for seed in args.seeds:
             for variant, t, gen in plan:
-                if (variant, seed) in done:
+                if (variant, seed) in done or variant not in args.variants.split(","):
                     continue
                 if variant == "fixed-space":
                     gen = fixed_space_file(args, store)

@@ -18,10 +18,11 @@ Zhang et al., "Fast Hardware-Aware Neural Architecture Search" (CVPRW 2020):
 Supernet training runs in chunks of ``chunk_steps`` SGD steps (cosine within
 a chunk, i.e. warm restarts); after each chunk the mean accuracy of a fixed
 panel of paths is measured and training stops when it improved by less than
-``min_delta`` points (or at ``max_steps``). The iterations a stage needs are
-therefore measured, not set. Everything is saved in ``workdir`` (the
-``--out`` folder): the generated space, supernet weights, chunk checkpoints
-and stage results; a rerun resumes where the last one stopped.
+``min_delta`` points (once it is 5 points above chance), or at ``max_steps``.
+The iterations a stage needs are therefore measured, not set. Everything is
+saved in ``workdir`` (the ``--out`` folder): the generated space, supernet
+weights, chunk checkpoints and stage results; a rerun resumes where the last
+one stopped.
 """
 
 from __future__ import annotations
@@ -374,7 +375,10 @@ class Hurricane(Strategy):
         bar = ChunkProgress(f"stage {number}: supernet", self.max_steps, self.show_progress)
         bar.advance(state["steps"])
         with bar:
-            while state["steps"] < self.max_steps and not converged(state["panel"], self.min_delta):
+            chance = 100.0 / supernet.space.profile.num_classes
+            while state["steps"] < self.max_steps and not converged(
+                state["panel"], self.min_delta, chance
+            ):
                 config = TrainConfig(
                     steps=self.chunk_steps,
                     batch_size=self.batch_size,
@@ -517,9 +521,15 @@ def split_budget(total: int, stages: int) -> list[int]:
     return [total // stages + (1 if i < total % stages else 0) for i in range(stages)]
 
 
-def converged(panel: Sequence[float], min_delta: float) -> bool:
-    """True once the last chunk improved the panel accuracy by less than ``min_delta`` points."""
-    return len(panel) >= 2 and panel[-1] - panel[-2] < min_delta
+def converged(panel: Sequence[float], min_delta: float, chance: float = 0.0) -> bool:
+    """True once the last chunk improved the panel accuracy by less than ``min_delta`` points.
+
+    A panel still within 5 points of ``chance`` (100 / classes) has not started
+    learning yet; a flat start is not a plateau.
+    """
+    if len(panel) < 2 or panel[-1] < chance + 5.0:
+        return False
+    return panel[-1] - panel[-2] < min_delta
 
 
 def evaluation_row(space, e: Evaluation) -> dict[str, Any]:

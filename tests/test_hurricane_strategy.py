@@ -39,6 +39,8 @@ def test_convergence_rule():
     assert not converged([10.0, 12.0], 1.0)
     assert converged([10.0, 12.0, 12.5], 1.0)
     assert converged([10.0, 9.0], 1.0)
+    assert not converged([9.7, 11.7, 10.6], 1.0, chance=10.0)  # a flat start is no plateau
+    assert converged([9.7, 30.0, 30.2], 1.0, chance=10.0)
 
 
 @pytest.fixture(scope="module")
