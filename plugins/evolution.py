@@ -48,7 +48,9 @@ class AgingEvolution(Strategy):
 
     name = "evolution"
 
-    def __init__(self, population: int = 50, tournament: int = 10, max_tries: int = 50) -> None:
+    def __init__(
+        self, population: int = 50, tournament: int = 10, max_tries: int = 50, initial=()
+    ) -> None:
         if population < 1 or tournament < 1:
             raise hwnas.HwnasError(
                 "evolution: population and tournament must be >= 1",
@@ -57,6 +59,7 @@ class AgingEvolution(Strategy):
         self.population = int(population)
         self.tournament = int(tournament)
         self.max_tries = int(max_tries)
+        self.initial = list(initial)  # architectures evaluated first (e.g. a known-feasible one)
 
     def _select(self, sample: list[Evaluation], problem: Problem) -> Evaluation:
         if problem.latency_limit_ms is not None:
@@ -96,6 +99,9 @@ class AgingEvolution(Strategy):
             if len(population) > self.population:
                 population.popleft()
 
+        for arch in self.initial[: self.population]:
+            if arch not in seen:
+                evaluate(arch)
         while len(population) < self.population:
             evaluate(self._fresh(problem.space.sample(rng), problem, seen))
         while True:

@@ -284,7 +284,13 @@ class Hurricane(Strategy):
         from hwnas.plugins.evolution import AgingEvolution
 
         with contextlib.suppress(BudgetExhausted):
-            AgingEvolution(self.population, self.tournament).ask_and_tell(stage_problem)
+            # The carried winner (a_win0 / a_win1) is evaluated first: a feasible start.
+            carried = stage_problem.space.architecture(
+                [c[0] if len(c) == 1 else w for c, w in zip(choices, winner, strict=True)]
+            )
+            AgingEvolution(self.population, self.tournament, initial=[carried]).ask_and_tell(
+                stage_problem
+            )
         feasible = [e for e in stage_problem.history if stage_problem.feasible(e)]
         if not feasible:
             raise HwnasError(
