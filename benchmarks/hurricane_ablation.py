@@ -72,7 +72,7 @@ def space():
 
 def generated_spaces(args, store) -> dict[str, Any]:
     """Part A: generate the space for both targets; kept ops per layer side by side."""
-    from hwnas.cli_space_generate import build_generated_space
+    from hwnas.spaces.hurricane.generate import build_generated_space
 
     out = {}
     for target, measure in ((args.target, None), (args.second_target, args.second_measure)):

@@ -11,57 +11,6 @@ from rich.table import Table
 from hwnas.cli_common import JsonFlag, OptionList, console, load_space, parse_options, print_json
 from hwnas.cli_measure import ConfigOption, StoreOption, TargetOptions, default_store
 from hwnas.config import load_config, target_options
-from hwnas.errors import HwnasError
-
-
-def build_generated_space(
-    target: str,
-    options: dict[str, Any],
-    space,
-    store,
-    alpha: float,
-    p: int,
-    explore: int,
-    measure: int | None,
-    calibrate: int,
-    show_progress: bool,
-):
-    """Measure (or reuse) the target's layer table, then score and keep ops per layer."""
-    from hwnas.predict.build import fastest_latency_ms, layer_latency_model, layer_table
-    from hwnas.spaces.hurricane.generate import generate_space
-
-    if getattr(space, "restricted", False):
-        raise HwnasError(
-            "space generation starts from the full 32-op space", "drop -o generated=/-o ops="
-        )
-    model = layer_latency_model(
-        target,
-        options,
-        space,
-        store,
-        measure=measure,
-        calibrate=calibrate,
-        show_progress=show_progress,
-    )
-    generated = generate_space(
-        space,
-        layer_table(model, space),
-        target,
-        model.fingerprint_key,
-        alpha=alpha,
-        p=p,
-        explore_layers=explore,
-    )
-    reduced = generated.space()
-    generated.notes.update(
-        {
-            "latency_model": model.fingerprint(),
-            "fastest_ms_full": fastest_latency_ms(model, space),
-            "fastest_ms_generated": fastest_latency_ms(model, reduced),
-            "full_size": space.size,
-        }
-    )
-    return generated, model
 
 
 def generate(
@@ -85,6 +34,7 @@ def generate(
     as_json: JsonFlag = False,
 ) -> None:
     """Generate TARGET's HURRICANE space: top-p ops per layer by score, plus exploring ops."""
+    from hwnas.spaces.hurricane.generate import build_generated_space
     from hwnas.store import LatencyStore
 
     space = load_space("hurricane", option)

@@ -102,7 +102,6 @@ class Hurricane(Strategy):
         scratch_epochs: float = 1,
         val_images: int = 500,
         bn_images: int = 128,
-        store: str | None = None,
         threads: int | None = None,
         show_progress: bool = True,
     ) -> None:
@@ -189,9 +188,8 @@ class Hurricane(Strategy):
         self._final(problem, live, gspace.full().architecture(winner), train, test, workdir)
 
     def _space(self, problem: Problem, live: dict[str, Any], workdir: Path):
-        from hwnas.cli_space_generate import build_generated_space
         from hwnas.predict.build import layer_latency_model
-        from hwnas.spaces.hurricane.generate import GeneratedSpace
+        from hwnas.spaces.hurricane.generate import GeneratedSpace, build_generated_space
 
         path = workdir / "space.json"
         full = problem.space.full()
@@ -285,9 +283,7 @@ class Hurricane(Strategy):
 
         with contextlib.suppress(BudgetExhausted):
             # The carried winner (a_win0 / a_win1) is evaluated first: a feasible start.
-            carried = stage_problem.space.architecture(
-                [c[0] if len(c) == 1 else w for c, w in zip(choices, winner, strict=True)]
-            )
+            carried = stage_problem.space.architecture(winner)
             AgingEvolution(self.population, self.tournament, initial=[carried]).ask_and_tell(
                 stage_problem
             )

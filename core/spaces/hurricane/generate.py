@@ -249,3 +249,52 @@ def generate_space(
         explore_layers=int(explore_layers),
         notes={"latency_cells_measured": measured, "latency_cells": total},
     )
+
+
+def build_generated_space(
+    target: str,
+    options: dict[str, Any],
+    space,
+    store,
+    alpha: float,
+    p: int,
+    explore: int,
+    measure: int | None,
+    calibrate: int,
+    show_progress: bool,
+):
+    """Measure (or reuse) the target's layer table, then score and keep ops per layer."""
+    from hwnas.predict.build import fastest_latency_ms, layer_latency_model, layer_table
+
+    if getattr(space, "restricted", False):
+        raise HwnasError(
+            "space generation starts from the full 32-op space", "drop -o generated=/-o ops="
+        )
+    model = layer_latency_model(
+        target,
+        options,
+        space,
+        store,
+        measure=measure,
+        calibrate=calibrate,
+        show_progress=show_progress,
+    )
+    generated = generate_space(
+        space,
+        layer_table(model, space),
+        target,
+        model.fingerprint_key,
+        alpha=alpha,
+        p=p,
+        explore_layers=explore,
+    )
+    reduced = generated.space()
+    generated.notes.update(
+        {
+            "latency_model": model.fingerprint(),
+            "fastest_ms_full": fastest_latency_ms(model, space),
+            "fastest_ms_generated": fastest_latency_ms(model, reduced),
+            "full_size": space.size,
+        }
+    )
+    return generated, model
