@@ -304,13 +304,13 @@ def print_final(report: dict[str, Any]) -> None:
             f"{stage['searched_layers'][-1]}, supernet {stage['steps']} steps "
             f"({stage['train_seconds']:.0f} s), {stage['evaluations']} evaluations "
             f"({stage['search_seconds']:.0f} s) -> {stage['winner_accuracy']:.2f}% supernet "
-            f"accuracy at {stage['winner_latency_ms']:.3f} ms (predicted)",
+            f"accuracy at {stage['winner_latency_ms']:.3f} ms (layer model)",
             highlight=False,
         )
     console.print(
         f"[bold]winner[/bold] {final['arch']}\n"
         f"  latency {final['latency_ms']:.3f} ms ({final['latency_source']}; layer model "
-        f"predicted {final['predicted_latency_ms']:.3f} ms; limit {report['latency_limit_ms']} ms)"
+        f"{final['predicted_latency_ms']:.3f} ms; limit {report['latency_limit_ms']} ms)"
         f"\n  test accuracy {scratch['test_accuracy']:.2f}% after {scratch['epochs']} epoch(s) "
         f"from scratch ({scratch['seconds']:.0f} s)\n  files: "
         + ", ".join(str(v) for v in final["files"].values()),

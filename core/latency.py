@@ -3,8 +3,8 @@
 A live :class:`~hwnas.target.Target` times workloads; a :class:`LatencyModel`
 answers "how fast is this architecture on that device" - from a published
 table (``recorded``), from the store of measured workloads plus predictors
-(``measured`` / ``predicted``), or from an end-to-end measurement. Every answer
-says which.
+(``layer-sum`` / ``predicted``), or from an end-to-end measurement
+(``measured``). Every answer says which.
 """
 
 from __future__ import annotations
@@ -17,17 +17,19 @@ import numpy as np
 
 from hwnas.space import Architecture
 
-SOURCES = ("measured", "predicted", "recorded")
+SOURCES = ("measured", "layer-sum", "predicted", "recorded")
 
 
 @dataclass(frozen=True)
 class Latency:
     """One architecture's latency in milliseconds and where the number came from.
 
-    ``source`` is ``"measured"`` (timed on the device by hwnas),
-    ``"recorded"`` (a published measurement), or ``"predicted"`` (a model
-    trained on measurements); ``measured_fraction`` tells, for a sum over
-    layers, how much of it was measured.
+    ``source`` is ``"measured"`` (the architecture timed on the device by
+    hwnas), ``"layer-sum"`` (the sum of its layers, each timed on the device,
+    the network itself not timed), ``"recorded"`` (a published measurement),
+    or ``"predicted"`` (a model trained on measurements);
+    ``measured_fraction`` tells, for a sum over layers, how much of it was
+    measured.
     """
 
     ms: float

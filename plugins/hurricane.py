@@ -69,11 +69,11 @@ class Hurricane(Strategy):
     (a saved space instead of generating), ``measure`` (layer workloads to
     measure, rest predicted; None = all), ``calibrate`` (5 whole networks),
     ``data_dir`` (images; default Fashion-MNIST), ``chunk_steps`` (50),
-    ``max_steps`` (400 per stage), ``min_delta`` (1.0 point), ``panel`` (6),
+    ``max_steps`` (300 per stage), ``min_delta`` (1.0 point), ``panel`` (6),
     ``batch_size`` (128), ``lr`` (0.1), ``population``/``tournament`` (50/10),
-    ``scratch_epochs`` (1), ``val_images`` (500), ``bn_images`` (128),
+    ``scratch_epochs`` (0.5), ``val_images`` (500), ``bn_images`` (128),
     ``threads`` (torch threads; default torch's choice, one per core).
-    The evaluation budget (``--evals``, default 200) is split evenly between
+    The evaluation budget (``--evals``, default 160) is split evenly between
     the stages; the paper evaluates 1,000 per search (``--evals 1000``), which
     on a 2-core CPU costs about 10 minutes more.
     """
@@ -92,14 +92,14 @@ class Hurricane(Strategy):
         data_dir: str | None = None,
         workdir: str | None = None,
         chunk_steps: int = 50,
-        max_steps: int = 400,
+        max_steps: int = 300,
         min_delta: float = 1.0,
         panel: int = 6,
         batch_size: int = 128,
         lr: float = 0.1,
         population: int = 50,
         tournament: int = 10,
-        scratch_epochs: float = 1,
+        scratch_epochs: float = 0.5,
         val_images: int = 500,
         bn_images: int = 128,
         threads: int | None = None,
@@ -604,6 +604,6 @@ def hwnas_strategies():
         factory=Hurricane,
         space="hurricane",
         space_options={"profile": "tiny"},
-        evals=200,
+        evals=160,
         requires=("torch",),
     )

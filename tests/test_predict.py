@@ -224,16 +224,16 @@ def test_latency_model_sums_provenance_and_measured_fraction(tmp_path):
         all_measured = all(
             SPACE.layer_workload(i, op).key in rows for i, op in enumerate(arch.choices)
         )
-        assert lat.source == ("measured" if all_measured else "predicted")
+        assert lat.source == ("layer-sum" if all_measured else "predicted")
         breakdown = model.breakdown(arch)
         assert breakdown[0]["part"] == "stem" and breakdown[-1]["part"] == "head"
         assert sum(r["ms"] for r in breakdown) == pytest.approx(total)
-    # an architecture of measured ops only is "measured" without overhead, "predicted" with
+    # an architecture of measured ops only is a "layer-sum" without overhead, "predicted" with
     measured_ops = []
     for i in range(len(SPACE.layers)):
         measured_ops.append(next(op for op in OP_NAMES if SPACE.layer_workload(i, op).key in rows))
     arch = SPACE.architecture(measured_ops)
-    assert model.latency(arch).source == "measured"
+    assert model.latency(arch).source == "layer-sum"
     assert model.latency(arch).measured_fraction == 1.0
     model.overhead = Overhead("offset", 1.0, -0.01, 3)
     lat = model.latency(arch)
@@ -266,6 +266,16 @@ def test_overhead_fit_recovers_a_known_relation():
     assert o.kind == "affine" and o.scale == pytest.approx(0.8) and o.offset == pytest.approx(0.1)
     assert fit_overhead(parts[:3], parts[:3] - 0.05).kind == "offset"
     assert fit_overhead([], []).kind == "none"
+
+
+def test_overhead_fit_never_takes_most_of_the_fastest_architecture():
+    parts = np.array([0.5, 0.6, 0.7, 0.8, 0.9])
+    whole = parts - 0.1  # one session instead of 22: a negative offset fits exactly
+    assert fit_overhead(parts, whole).kind == "offset"
+    # ...but would leave 0.02 ms of a space whose fastest network sums to 0.12 ms
+    guarded = fit_overhead(parts, whole, min_parts_ms=0.12)
+    assert guarded.kind != "offset"
+    assert guarded.apply(0.12) >= 0.06 and guarded.errors["offset"] < guarded.loo_error
 
 
 def test_profile_measure_fill_predict_end_to_end(measured, tmp_path):

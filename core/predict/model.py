@@ -13,10 +13,11 @@ where ``scale``/``offset`` is the :class:`Overhead` calibrated on K whole
 architectures measured end to end (one session per network instead of one per
 layer, fusion across layers, cache effects).
 
-**Provenance rule.** ``Latency.source`` is ``"measured"`` only when every part
+**Provenance rule.** ``Latency.source`` is ``"layer-sum"`` only when every part
 (every chosen layer workload and every fixed layer) was measured on this
 device *and* no overhead model is applied (``Overhead.kind == "none"``);
-otherwise it is ``"predicted"``. ``measured_fraction`` is the share of the
+otherwise it is ``"predicted"``. (``"measured"`` is kept for whole networks
+timed end to end.) ``measured_fraction`` is the share of the
 summed per-part milliseconds (before the overhead) that comes from
 measurements. Thus a number built only from measurements but corrected by a
 fitted overhead is reported as ``predicted`` with ``measured_fraction == 1``.
@@ -72,7 +73,10 @@ def _fit(kind: str, parts: np.ndarray, whole: np.ndarray) -> tuple[float, float]
 
 
 def fit_overhead(
-    parts_ms: Sequence[float], whole_ms: Sequence[float], kinds: Sequence[str] | None = None
+    parts_ms: Sequence[float],
+    whole_ms: Sequence[float],
+    kinds: Sequence[str] | None = None,
+    min_parts_ms: float | None = None,
 ) -> Overhead:
     """Choose and fit the overhead model by leave-one-out error on the calibration archs.
 
@@ -81,6 +85,10 @@ def fit_overhead(
     least 5 archs, ``affine`` (least squares). The kind with the smallest
     leave-one-out mean absolute log error wins, so noisy end-to-end
     measurements cannot make the model worse than the plain sum on them.
+    ``min_parts_ms`` (the smallest summed parts in the space) rules out a fit
+    that extrapolates badly: no kind may take away more than half of it (a
+    negative offset fitted on mid-size networks would otherwise give the
+    fastest ones a latency near or below zero).
     """
     parts = np.asarray(parts_ms, dtype=np.float64)
     whole = np.asarray(whole_ms, dtype=np.float64)
@@ -101,8 +109,14 @@ def fit_overhead(
             pred = max(scale * parts[i] + offset, 1e-9)
             errs.append(abs(np.log(pred / whole[i])))
         errors[kind] = float(np.mean(errs))
-    best = min(errors, key=errors.get)
-    scale, offset = _fit(best, parts, whole)
+    fits = {kind: _fit(kind, parts, whole) for kind in errors}
+    if min_parts_ms is not None:
+        floor = 0.5 * min_parts_ms
+        fits = {
+            k: (a, b) for k, (a, b) in fits.items() if k == "none" or a * min_parts_ms + b >= floor
+        }
+    best = min(fits, key=errors.get)
+    scale, offset = fits[best]
     return Overhead(best, scale, offset, n, errors[best], errors)
 
 
@@ -237,7 +251,7 @@ class StoreLatencyModel(LatencyModel):
         ms = float(self.latencies_indices(idx))
         fraction = float(self.measured_fractions_indices(idx))
         all_measured = bool(self.all_measured_indices(idx))
-        source = "measured" if all_measured and self.overhead.kind == "none" else "predicted"
+        source = "layer-sum" if all_measured and self.overhead.kind == "none" else "predicted"
         return Latency(ms, source, fraction)
 
     def latencies(self, archs: Sequence[Architecture]) -> np.ndarray:
@@ -284,8 +298,13 @@ class StoreLatencyModel(LatencyModel):
     ) -> Overhead:
         """Fit the overhead on architectures measured end to end; returns (and keeps) it."""
         parts = self.parts_indices(index_matrix(self.search_space, archs))
-        self.overhead = fit_overhead(parts, whole_ms, kinds)
+        self.overhead = fit_overhead(parts, whole_ms, kinds, self.min_parts_ms())
         return self.overhead
+
+    def min_parts_ms(self) -> float:
+        """The smallest summed parts of any architecture (fastest op per layer, plus fixed)."""
+        rows = [self.table[i, : len(c)].min() for i, c in enumerate(self.choices)]
+        return float(sum(rows) + self.fixed_ms.sum())
 
     def calibrate_from_store(self, archs: Sequence[Architecture], kinds=None) -> Overhead:
         """Calibrate on those of ``archs`` whose whole-network measurement is in the store."""
@@ -353,7 +372,7 @@ class StoreLatencyModel(LatencyModel):
             if self.predictor is None
             else {"trained_on": len(self.predictor.trained_keys), **self.predictor.info},
             "queries_per_s": rate,
-            "provenance_rule": "source='measured' only if every part was measured and no "
+            "provenance_rule": "source='layer-sum' only if every part was measured and no "
             "overhead model applies; measured_fraction = measured share of the summed part ms",
         }
 
