@@ -311,7 +311,7 @@ def print_final(report: dict[str, Any]) -> None:
         f"[bold]winner[/bold] {final['arch']}\n"
         f"  latency {final['latency_ms']:.3f} ms ({final['latency_source']}; layer model "
         f"{final['predicted_latency_ms']:.3f} ms; limit {report['latency_limit_ms']} ms)"
-        f"\n  test accuracy {scratch['test_accuracy']:.2f}% after {scratch['epochs']} epoch(s) "
+        f"\n  test accuracy {scratch['test_accuracy']:.2f}% after {scratch['epochs']:.2g} epoch(s) "
         f"from scratch ({scratch['seconds']:.0f} s)\n  files: "
         + ", ".join(str(v) for v in final["files"].values()),
         highlight=False,
