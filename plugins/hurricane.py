@@ -282,9 +282,8 @@ class Hurricane(Strategy):
         from hwnas.plugins.evolution import AgingEvolution
 
         with contextlib.suppress(BudgetExhausted):
-            # The carried winner (a_win0 / a_win1) is evaluated first: a feasible start.
-            carried = stage_problem.space.architecture(winner)
-            AgingEvolution(self.population, self.tournament, initial=[carried]).ask_and_tell(
+            seeds = stage_seeds(self._layer_model, stage_problem, winner)
+            AgingEvolution(self.population, self.tournament, initial=seeds).ask_and_tell(
                 stage_problem
             )
         feasible = [e for e in stage_problem.history if stage_problem.feasible(e)]
@@ -511,6 +510,23 @@ def feasible_start(generated, model, limit_ms: float, t: int) -> list[str]:
         min(gspace.positions[i].choices, key=lambda op, i=i: table[(i, op)]["ms"]) if i < t else op
         for i, op in enumerate(winner)
     ]
+
+
+def stage_seeds(model, stage_problem: Problem, winner: Sequence[str]) -> list:
+    """The architectures a stage's evolution evaluates first.
+
+    The carried winner (a_win0 in stage 1, a_win1 in stage 2); when the layer
+    model says it misses the limit (a_win0's searched layers take the
+    top-scored, often heaviest ops), also the stage's fastest architecture,
+    which meets it whenever any architecture of the stage does.
+    """
+    from hwnas.predict.build import fastest_architecture
+
+    carried = stage_problem.space.architecture(winner)
+    limit = stage_problem.latency_limit_ms
+    if limit is None or float(np.asarray(model.latencies([carried]))[0]) <= limit:
+        return [carried]
+    return [carried, fastest_architecture(model, stage_problem.space)]
 
 
 def split_budget(total: int, stages: int) -> list[int]:

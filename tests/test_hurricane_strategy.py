@@ -7,10 +7,11 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from hwnas.errors import HwnasError
-from hwnas.plugins.hurricane import Hurricane, converged, split_budget
+from hwnas.plugins.hurricane import Hurricane, converged, split_budget, stage_seeds
 from hwnas.testing import assert_one_line_error
 from hwnas.testing import run_cli as hwnas
 
@@ -41,6 +42,39 @@ def test_convergence_rule():
     assert converged([10.0, 9.0], 1.0)
     assert not converged([9.7, 11.7, 10.6], 1.0, chance=10.0)  # a flat start is no plateau
     assert converged([9.7, 30.0, 30.2], 1.0, chance=10.0)
+
+
+class _OpIndexModel:
+    """A layer model whose op j costs j + 1 ms in every layer (the first op is the fastest)."""
+
+    def __init__(self, space):
+        self.choices = [p.choices for p in space.positions]
+        self.table = np.tile(np.arange(1.0, len(self.choices[0]) + 1), (len(self.choices), 1))
+        self.measured = np.ones_like(self.table, dtype=bool)
+        self.space = space
+
+    def latencies(self, archs):
+        return np.array(
+            [self.table[range(len(a.choices)), self.space.indices(a)].sum() for a in archs]
+        )
+
+
+def test_each_stage_starts_from_a_feasible_architecture():
+    from types import SimpleNamespace
+
+    from hwnas.spaces.hurricane.space import HurricaneSpace
+
+    space = HurricaneSpace("tiny")
+    model = _OpIndexModel(space)
+    heaviest = [p.choices[-1] for p in space.positions]
+    n_ops = len(space.positions[0].choices)
+    stage = SimpleNamespace(space=space, latency_limit_ms=20 * n_ops)
+    assert [a.choices for a in stage_seeds(model, stage, heaviest)] == [tuple(heaviest)]
+    stage.latency_limit_ms = 25.0  # the carried winner (a_win0's heavy ops) misses it
+    carried, fastest = stage_seeds(model, stage, heaviest)
+    assert carried.choices == tuple(heaviest)
+    assert fastest.choices == tuple(p.choices[0] for p in space.positions)
+    assert model.latencies([fastest])[0] == 20.0 <= stage.latency_limit_ms
 
 
 @pytest.fixture(scope="module")

@@ -110,12 +110,17 @@ def layer_table(model: StoreLatencyModel, space: SearchSpace) -> dict[tuple[int,
     return out
 
 
-def fastest_latency_ms(model: StoreLatencyModel, space: SearchSpace) -> float:
-    """The lowest latency any architecture of ``space`` can have under ``model``."""
+def fastest_architecture(model: StoreLatencyModel, space: SearchSpace):
+    """The architecture of ``space`` taking the fastest op of every layer under ``model``."""
     table = layer_table(model, space)
     best = [
         min(position.choices, key=lambda op, i=i: table[(i, op)]["ms"])
         for i, position in enumerate(space.positions)
     ]
-    arch = space.architecture(best)
+    return space.architecture(best)
+
+
+def fastest_latency_ms(model: StoreLatencyModel, space: SearchSpace) -> float:
+    """The lowest latency any architecture of ``space`` can have under ``model``."""
+    arch = fastest_architecture(model, space)
     return float(np.asarray(model.latencies([arch]))[0])
