@@ -28,8 +28,8 @@ C. **Search**: the ``proxy`` strategy as shipped (k = 10 spread samples,
    CIFAR-10 test accuracy, :func:`hwnas.arena.score`) to the true front, the
    target measurements spent and how often it adapted. Reference: aging
    evolution with 100 target evaluations, in the same run.
-D. **Live pair** on ``hurricane`` (small profile): ``onnxruntime`` as proxy of
-   ``torch`` on this CPU. A pool of architectures is measured end to end
+D. **Live pairs** on ``hurricane`` (small profile): ``onnxruntime`` as proxy of
+   ``torch`` and of ``openvino`` on this CPU. A pool of architectures is measured end to end
    (``arch_workload``, isolated workers, :class:`~hwnas.store.LatencyStore`) on
    both; the proxy model is that pool (hwnas.predict's StoreLatencyModel would
    need the per-layer table of the proxy, which is not measured here). For
@@ -38,7 +38,7 @@ D. **Live pair** on ``hurricane`` (small profile): ``onnxruntime`` as proxy of
    timed again on the target in an independent run). Measurements are reused
    from ``benchmarks/results/transfer_live*.sqlite`` on a re-run.
 
-    python benchmarks/proxy_transfer.py [--no-live] [--live-pool 50] [--no-search]
+    python benchmarks/proxy_transfer.py [--no-live | --only-live] [--live-pool 50] [--no-search]
                                         [--data-dir PATH] [--out benchmarks/results]
 
 Writes ``OUT/proxy_transfer.json``.
@@ -386,6 +386,10 @@ def part_c(t: NB201, data_dir=None) -> dict:
     return {"targets": out, "means": means, "arena_devices_mean": arena6}
 
 
+#: (proxy, target) live pairs of part D: two runtimes on this CPU.
+LIVE_PAIRS = (("onnxruntime", "torch"), ("onnxruntime", "openvino"))
+
+
 def part_d(pool_size: int, out_dir: Path) -> dict:
     from hwnas.manager import get_plugin_manager
     from hwnas.store import LatencyStore
@@ -394,7 +398,8 @@ def part_d(pool_size: int, out_dir: Path) -> dict:
 
     say("")
     say("=" * 100)
-    say(f"D. Live pair on hurricane (small profile): onnxruntime -> torch, {pool_size} random")
+    pairs = ", ".join(f"{p} -> {t}" for p, t in LIVE_PAIRS)
+    say(f"D. Live pairs on hurricane (small profile): {pairs}, {pool_size} random")
     say("   architectures measured end to end on both (arch_workload, isolated workers); 10 target")
     say("   samples per seed (0..4), SRCC before/after adaptation on the rest of the pool.")
     pm = get_plugin_manager()
@@ -404,7 +409,7 @@ def part_d(pool_size: int, out_dir: Path) -> dict:
     pool = list(dict.fromkeys(space.sample(rng) for _ in range(pool_size)))
     report: dict = {"space": "hurricane", "profile": "small", "pool": len(pool), "pairs": {}}
     feats = arch_features(space, pool)
-    for proxy_name, target_name in (("onnxruntime", "torch"),):
+    for proxy_name, target_name in LIVE_PAIRS:
         started = time.perf_counter()
         proxy = MeasuredLatencyModel(proxy_name, space, store, show_progress=False)
         target = MeasuredLatencyModel(target_name, space, store, show_progress=False)
@@ -484,7 +489,10 @@ def part_d(pool_size: int, out_dir: Path) -> dict:
         # Repeatability ceiling (BENCHMARKS.md): the first 20 architectures timed again on the
         # target in an independent run (its own store), compared with the first run.
         repeat = MeasuredLatencyModel(
-            target_name, space, LatencyStore(out_dir / "transfer_live_repeat.sqlite")
+            target_name,
+            space,
+            LatencyStore(out_dir / "transfer_live_repeat.sqlite"),
+            show_progress=False,
         )
         again = ok[:20]
         second = repeat.latencies(again)
@@ -521,8 +529,9 @@ def part_d(pool_size: int, out_dir: Path) -> dict:
                 + ",".join(r["decision"])
             )
     say("")
-    say("The search step of the strategy cannot run on hurricane: no accuracy source is")
-    say("registered for that space (hwnas.accuracy_sources has nb201 and ofa only).")
+    say("Part D scores the transfer decision and the adaptation (the latency side). A full")
+    say("proxy search on hurricane also needs accuracies: the 'supernet' source with a")
+    say("checkpoint of 'hwnas supernet train' over the whole space (not run here).")
     return report
 
 
@@ -533,22 +542,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-live", action="store_true", help="skip the live hurricane pair")
     parser.add_argument("--no-search", action="store_true", help="skip part C (search)")
     parser.add_argument("--live-pool", type=int, default=50)
+    parser.add_argument(
+        "--only-live",
+        action="store_true",
+        help="run part D alone (alone on the machine), keeping parts A-C of an existing JSON",
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    t = NB201(args.data_dir)
+    path = args.out / "proxy_transfer.json"
     report: dict = {
         "protocol": "../shared/BENCHMARKS.md few-shot latency prediction (binding) and Pareto "
         "search quality; see this script's docstring",
     }
-    report["A_help6"] = part_a(t)
-    report["B_single_proxy"] = part_b(t)
-    if not args.no_search:
-        report["C_search"] = part_c(t, args.data_dir)
+    if args.only_live:
+        if path.exists():
+            report = json.loads(path.read_text(encoding="utf-8"))
+    else:
+        t = NB201(args.data_dir)
+        report["A_help6"] = part_a(t)
+        report["B_single_proxy"] = part_b(t)
+        if not args.no_search:
+            report["C_search"] = part_c(t, args.data_dir)
     if not args.no_live:
         report["D_live"] = part_d(args.live_pool, args.out)
     report["seconds"] = time.perf_counter() - started
     args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / "proxy_transfer.json"
     path.write_text(json.dumps(jsonable(report), indent=1, default=float) + "\n", encoding="utf-8")
     say("")
     say(f"wrote {path} ({report['seconds']:.0f} s)")
