@@ -17,8 +17,9 @@ Zhang et al., "Fast Hardware-Aware Neural Architecture Search" (CVPRW 2020):
 
 Supernet training runs in chunks of ``chunk_steps`` SGD steps (cosine within
 a chunk, i.e. warm restarts); after each chunk the mean accuracy of a fixed
-panel of paths is measured and training stops when it improved by less than
-``min_delta`` points (once it is 5 points above chance), or at ``max_steps``.
+panel of paths is measured and training stops when the panel's best has not
+grown by ``min_delta`` points for two chunks (once it is 5 points above
+chance), or at ``max_steps``.
 The iterations a stage needs are therefore measured, not set. Everything is
 saved in ``workdir`` (the ``--out`` folder): the generated space, supernet
 weights, chunk checkpoints and stage results; a rerun resumes where the last
@@ -69,7 +70,8 @@ class Hurricane(Strategy):
     (a saved space instead of generating), ``measure`` (layer workloads to
     measure, rest predicted; None = all), ``calibrate`` (5 whole networks),
     ``data_dir`` (images; default Fashion-MNIST), ``chunk_steps`` (50),
-    ``max_steps`` (300 per stage), ``min_delta`` (1.0 point), ``panel`` (6),
+    ``max_steps`` (300 per stage), ``min_delta`` (1.0 point; stop when the
+    panel's best has not grown by it for ``patience`` = 2 chunks), ``panel`` (6),
     ``batch_size`` (128), ``lr`` (0.1), ``population``/``tournament`` (50/10),
     ``scratch_epochs`` (0.5), ``val_images`` (500), ``bn_images`` (128),
     ``threads`` (torch threads; default torch's choice, one per core).
@@ -539,15 +541,18 @@ def split_budget(total: int, stages: int) -> list[int]:
     return [total // stages + (1 if i < total % stages else 0) for i in range(stages)]
 
 
-def converged(panel: Sequence[float], min_delta: float, chance: float = 0.0) -> bool:
-    """True once the last chunk improved the panel accuracy by less than ``min_delta`` points.
+def converged(
+    panel: Sequence[float], min_delta: float, chance: float = 0.0, patience: int = 2
+) -> bool:
+    """True once the panel's best accuracy has not grown by ``min_delta`` for ``patience`` chunks.
 
     A panel still within 5 points of ``chance`` (100 / classes) has not started
-    learning yet; a flat start is not a plateau.
+    learning yet; a flat start is not a plateau. Waiting ``patience`` chunks
+    keeps a slow start or one noisy panel reading from ending training early.
     """
-    if len(panel) < 2 or panel[-1] < chance + 5.0:
+    if len(panel) <= patience or max(panel) < chance + 5.0:
         return False
-    return panel[-1] - panel[-2] < min_delta
+    return max(panel[-patience:]) < max(panel[:-patience]) + min_delta
 
 
 def evaluation_row(space, e: Evaluation) -> dict[str, Any]:

@@ -38,10 +38,15 @@ def test_stage_plan_and_budget_split():
 def test_convergence_rule():
     assert not converged([10.0], 1.0)
     assert not converged([10.0, 12.0], 1.0)
-    assert converged([10.0, 12.0, 12.5], 1.0)
-    assert converged([10.0, 9.0], 1.0)
-    assert not converged([9.7, 11.7, 10.6], 1.0, chance=10.0)  # a flat start is no plateau
-    assert converged([9.7, 30.0, 30.2], 1.0, chance=10.0)
+    assert not converged([10.0, 12.0, 12.5], 1.0)  # one flat chunk is not a plateau
+    assert converged([10.0, 12.0, 12.5, 12.8], 1.0)  # two are
+    assert converged([30.0, 29.0, 29.5], 1.0)
+    assert not converged([30.0, 29.0, 31.2], 1.0)  # a dip, then a new best
+    assert converged([40.0, 44.0, 43.0, 44.9], 1.0, patience=2)
+    assert not converged([9.7, 11.7, 10.6, 10.9], 1.0, chance=10.0)  # a flat start is no plateau
+    assert not converged([8.9, 10.9, 16.5, 16.9], 1.0, chance=10.0)  # a slow start goes on
+    assert converged([9.7, 30.0, 30.2, 30.4], 1.0, chance=10.0)
+    assert converged([9.7, 30.0, 30.2], 1.0, chance=10.0, patience=1)
 
 
 class _OpIndexModel:
