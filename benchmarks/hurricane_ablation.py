@@ -211,6 +211,32 @@ def print_runs(rows: list[dict[str, Any]], limit: float) -> None:
         )
 
 
+#: Stage-1 panel accuracies (percent) whose first crossing is reported per run.
+PANEL_THRESHOLDS = (30.0, 45.0)
+
+
+def steps_to_panel(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per variant: supernet steps until stage 1's panel first reaches each threshold.
+
+    The plateau rule decides when a stage stops; this asks how fast each space
+    trains, at equal steps (None: not reached within the run).
+    """
+    out: dict[str, Any] = {}
+    for r in rows:
+        stage = r["stages"][0]
+        chunk = stage["steps"] / max(1, len(stage["panel_accuracy"]))
+        for threshold in PANEL_THRESHOLDS:
+            hit = next(
+                (i for i, acc in enumerate(stage["panel_accuracy"]) if acc >= threshold), None
+            )
+            steps = None if hit is None else round((hit + 1) * chunk)
+            key = f"{threshold:g}%"
+            out.setdefault(r["variant"], {}).setdefault(key, []).append(
+                {"seed": r["seed"], "steps": steps, "trained": stage["steps"]}
+            )
+    return out
+
+
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Means per variant and the ratios the paper reports."""
     by: dict[str, list] = {}
@@ -230,7 +256,7 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
         }
         for v, rs in by.items()
     }
-    out: dict[str, Any] = {"means": means}
+    out: dict[str, Any] = {"means": means, "steps_to_panel": steps_to_panel(rows)}
     if "two-stage" in means and "one-stage" in means:
         two, one = means["two-stage"], means["one-stage"]
         out["stage1_iteration_cut_pct"] = 100 * (1 - two["stage1_steps"] / one["supernet_steps"])
@@ -260,6 +286,14 @@ def print_summary(summary: dict[str, Any]) -> None:
             f"iterations {summary['total_iteration_ratio']:.2f}; accuracy "
             f"{summary['accuracy_delta_points']:+.2f} points (paper +0.14 to +1.06)"
         )
+    print("stage-1 supernet steps until the panel first reaches (per seed; '>N' = not within N)")
+    for variant, by_threshold in summary.get("steps_to_panel", {}).items():
+        cells = [
+            f"{key}: "
+            + ", ".join(str(x["steps"]) if x["steps"] else f">{x['trained']}" for x in runs)
+            for key, runs in by_threshold.items()
+        ]
+        print(f"  {variant:<12} " + "; ".join(cells))
     if "generated_minus_fixed_accuracy" in summary:
         print(
             "generated - hand-designed space, test accuracy: "
