@@ -490,7 +490,7 @@ def feasible_start(generated, model, limit_ms: float, t: int) -> list[str]:
     of the searched layers then miss ``limit_ms``, the fixed layers take their
     fastest kept op instead (reported as ``a_win0_used``).
     """
-    from hwnas.predict.build import fastest_latency_ms, layer_table
+    from hwnas.predict.build import fastest_architecture, fastest_latency_ms
 
     gspace = generated.space()
     winner = generated.initial_winner()
@@ -507,11 +507,8 @@ def feasible_start(generated, model, limit_ms: float, t: int) -> list[str]:
         )
     if fastest_latency_ms(model, stage1) <= limit_ms:
         return list(winner)
-    table = layer_table(model, gspace)
-    return [
-        min(gspace.positions[i].choices, key=lambda op, i=i: table[(i, op)]["ms"]) if i < t else op
-        for i, op in enumerate(winner)
-    ]
+    fastest = fastest_architecture(model, gspace).choices
+    return [fastest[i] if i < t else op for i, op in enumerate(winner)]
 
 
 def stage_seeds(model, stage_problem: Problem, winner: Sequence[str]) -> list:
