@@ -29,7 +29,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hwnas.arena import ARENA_DEVICES, CEO_BASELINES, QUANTILES, plot_arena, run_arena
-from hwnas.cli_search import jsonable
+from hwnas.cli.common import jsonable
 from hwnas.errors import HwnasError
 
 

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from hwnas.cli_search import jsonable
+from hwnas.cli.common import jsonable
 from hwnas.errors import HwnasError
 
 FIXED_OPS = ["MB_k3_e3", "MB_k3_e6", "MB_k5_e3", "MB_k5_e6"]
@@ -72,7 +72,7 @@ def space():
 
 def generated_spaces(args, store) -> dict[str, Any]:
     """Part A: generate the space for both targets; kept ops per layer side by side."""
-    from hwnas.spaces.hurricane.generate import build_generated_space
+    from hwnas.plugins.hurricane.space_generation import build_generated_space
 
     out = {}
     for target, measure in ((args.target, None), (args.second_target, args.second_measure)):
@@ -103,11 +103,11 @@ def generated_spaces(args, store) -> dict[str, Any]:
 
 def run(args, store, variant: str, t: int, seed: int, generated: str | None) -> dict[str, Any]:
     """One hurricane search; the row the tables are built from."""
-    from hwnas.accuracy_sources import OneShotAccuracy
+    from hwnas.plugins.hurricane.accuracy import OneShotAccuracy
     from hwnas.manager import get_plugin_manager
-    from hwnas.plugins.hurricane import Hurricane
+    from hwnas.plugins.hurricane.strategy import Hurricane
     from hwnas.problem import Problem
-    from hwnas.transfer.live import MeasuredLatencyModel
+    from hwnas.live_latency import MeasuredLatencyModel
 
     search_space = space()
     workdir = Path(args.workdir) / f"{variant}-seed{seed}"
@@ -157,7 +157,7 @@ def run(args, store, variant: str, t: int, seed: int, generated: str | None) -> 
 def quantile_limit(args, store) -> float:
     """The latency limit: a quantile of 2,000 random architectures of the generated space."""
     from hwnas.predict.build import layer_latency_model
-    from hwnas.spaces.hurricane.generate import GeneratedSpace
+    from hwnas.plugins.hurricane.space_generation import GeneratedSpace
 
     gen = GeneratedSpace.load(Path(args.workdir) / f"space-{args.target}.json")
     model = layer_latency_model(args.target, {}, space(), store, measure=0, calibrate=5)
@@ -172,7 +172,7 @@ def quantile_limit(args, store) -> float:
 def fixed_space_file(args, store) -> str:
     """The hand-designed space (FIXED_OPS in every layer), scored on the first target."""
     from hwnas.predict.build import layer_latency_model, layer_table
-    from hwnas.spaces.hurricane.generate import fixed_space
+    from hwnas.plugins.hurricane.space_generation import fixed_space
 
     full = space()
     model = layer_latency_model(args.target, {}, full, store, calibrate=5)

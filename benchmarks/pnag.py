@@ -56,16 +56,16 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from hwnas import data
-from hwnas.accuracy_sources import OFAPredictorAccuracy
+from hwnas.targets.recorded import tables as data
+from hwnas.targets.recorded.accuracy import OFAPredictorAccuracy
 from hwnas.arena import QUANTILES, ground_truth
-from hwnas.cli_search import jsonable
+from hwnas.cli.common import jsonable
 from hwnas.errors import HwnasError
 from hwnas.manager import get_plugin_manager
 from hwnas.pareto import best_under_budget
 from hwnas.plugins.evolution import AgingEvolution
-from hwnas.plugins.pnag import PNAG
-from hwnas.pnag.generate import generate
+from hwnas.plugins.pnag.strategy import PNAG
+from hwnas.plugins.pnag.generate import generate
 from hwnas.problem import Problem
 from hwnas.space import Architecture
 from hwnas.strategy import Strategy
@@ -560,7 +560,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/pnag.json"))
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args(argv)
-    from hwnas.cli_common import parse_options
+    from hwnas.cli.common import parse_options
 
     torch.set_num_threads(args.threads)
     console = Console(width=150)

@@ -49,13 +49,13 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from hwnas.cli_common import parse_target_spec
+from hwnas.cli.common import parse_target_spec
 from hwnas.errors import HwnasError
 from hwnas.predict import KernelPredictor, PredictorParams, StoreLatencyModel, active_sample
 from hwnas.predict.active import multiplicities
 from hwnas.predict.metrics import accuracy_report, within
 from hwnas.predict.model import archs_from_indices, index_matrix, measure_whole, sample_indices
-from hwnas.predict.recorded import ArchParams, few_shot
+from hwnas.targets.recorded.predictor import ArchParams, few_shot
 from hwnas.profile import probe_target, profile_workloads
 from hwnas.spaces.hurricane.ops import OP_NAMES
 from hwnas.spaces.hurricane.space import HurricaneSpace
@@ -501,7 +501,7 @@ def main() -> None:
             if tmp is not None:
                 shutil.rmtree(tmp, ignore_errors=True)
     if not args.skip_recorded:
-        from hwnas import data
+        from hwnas.targets.recorded import tables as data
 
         spaces = {
             "nb201": data.NB201_DEVICES,

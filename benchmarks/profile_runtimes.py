@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.table import Table
 from scipy.stats import spearmanr
 
-from hwnas.cli_common import parse_target_spec
+from hwnas.cli.common import parse_target_spec
 from hwnas.profile import probe_target, progress_bar
 from hwnas.runner import IsolatedTarget
 from hwnas.spaces.hurricane.ops import OP_NAMES

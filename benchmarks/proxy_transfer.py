@@ -13,7 +13,7 @@ A. **HELP's 6 devices** (titan_rtx_256, gold_6226, pixel2, raspi4, eyeriss,
    run: XGBoost on the one-hot encoding of the samples alone; ridge on
    effective op counts; best single proxy chosen on the samples; ridge and
    NNLS of the target's log latency on all proxies' log latencies. "ours" is
-   :func:`hwnas.transfer.fewshot.fit_adaptation` (leave-one-out choice among
+   :func:`hwnas.plugins.proxy.fewshot.fit_adaptation` (leave-one-out choice among
    NNLS on proxies and ridge on proxies + op counts, latency in ms). The same
    with the strategy's default ``spread`` sampling is printed too.
 B. **All 27 settings, one proxy**: the best other device (highest full-table
@@ -55,13 +55,13 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import rankdata
 
-from hwnas import data
-from hwnas.cli_search import jsonable
-from hwnas.transfer.features import Features, arch_features
-from hwnas.transfer.fewshot import fit_adaptation, fit_nnls, fit_ridge
-from hwnas.transfer.monotonicity import allowed_proxies, best_proxies, srcc_matrix
-from hwnas.transfer.sampling import select_samples
-from hwnas.transfer.stats import spearman
+from hwnas.targets.recorded import tables as data
+from hwnas.cli.common import jsonable
+from hwnas.plugins.proxy.features import Features, arch_features
+from hwnas.plugins.proxy.fewshot import fit_adaptation, fit_nnls, fit_ridge
+from hwnas.plugins.proxy.monotonicity import allowed_proxies, best_proxies, srcc_matrix
+from hwnas.plugins.proxy.sampling import select_samples
+from hwnas.plugins.proxy.stats import spearman
 
 HELP6 = ("titan_rtx_256", "gold_6226", "pixel2", "raspi4", "eyeriss", "fpga")
 HELP_PUBLISHED = {
@@ -393,8 +393,8 @@ LIVE_PAIRS = (("onnxruntime", "torch"), ("onnxruntime", "openvino"))
 def part_d(pool_size: int, out_dir: Path) -> dict:
     from hwnas.manager import get_plugin_manager
     from hwnas.store import LatencyStore
-    from hwnas.transfer.live import MeasuredLatencyModel
-    from hwnas.transfer.stats import estimate_srcc
+    from hwnas.live_latency import MeasuredLatencyModel
+    from hwnas.plugins.proxy.stats import estimate_srcc
 
     say("")
     say("=" * 100)

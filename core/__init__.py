@@ -14,12 +14,14 @@ from hwnas.hookspecs import hookimpl, hookspec
 from hwnas.space import Architecture, Position, SearchSpace
 from hwnas.target import Target
 from hwnas.timing import Measurement, TimingProtocol
-from hwnas.types import SpaceSpec, StrategySpec, TargetSpec
+from hwnas.types import AccuracySourceSpec, CommandSpec, SpaceSpec, StrategySpec, TargetSpec
 from hwnas.workload import Workload
 
 __version__ = "0.1.0"
 __all__ = [
+    "AccuracySourceSpec",
     "Architecture",
+    "CommandSpec",
     "HwnasError",
     "Measurement",
     "Position",

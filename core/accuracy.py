@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
+from hwnas.errors import HwnasError
 from hwnas.space import Architecture
 
 
@@ -34,3 +37,70 @@ class AccuracySource(ABC):
     def accuracies(self, archs: Sequence[Architecture]) -> np.ndarray:
         """Search-visible accuracies of many architectures at once."""
         return np.array([self.accuracy(a) for a in archs], dtype=float)
+
+    def report_accuracies(self, archs: Sequence[Architecture]) -> np.ndarray:
+        """Report accuracies of many architectures at once."""
+        return np.array([self.report_accuracy(a) for a in archs], dtype=float)
+
+    @property
+    def search_label(self) -> str:
+        """What the search-visible number is (e.g. a table column); by default the name."""
+        return self.name
+
+    @property
+    def report_label(self) -> str:
+        """What the reported number is; by default the name."""
+        return self.name
+
+
+# ---------------------------------------------------------------------------
+# the sources plugins declare (hook ``hwnas_accuracy_sources``)
+# ---------------------------------------------------------------------------
+
+
+def accuracy_sources(space: str | None = None, plugin_manager=None) -> dict[str, str]:
+    """Declared sources (name -> summary), optionally only those of ``space``."""
+    from hwnas.manager import get_plugin_manager
+
+    pm = plugin_manager or get_plugin_manager()
+    return {
+        info.name: info.summary
+        for info in pm.infos("accuracy")
+        if space is None or info.spec.space == space
+    }
+
+
+def create_accuracy(name: str, plugin_manager=None, **options: Any) -> AccuracySource:
+    """Instantiate accuracy source ``name`` (one-line error listing the valid names)."""
+    from hwnas.manager import get_plugin_manager
+
+    pm = plugin_manager or get_plugin_manager()
+    return pm.create("accuracy", name, **options)
+
+
+def default_accuracy(space: str, plugin_manager=None, **options: Any) -> AccuracySource:
+    """The first declared source of ``space``, built with the options it accepts."""
+    from hwnas.manager import get_plugin_manager
+
+    pm = plugin_manager or get_plugin_manager()
+    for info in pm.infos("accuracy"):
+        if info.spec.space == space:
+            accepted = _accepted(info.spec.factory)
+            kept = {k: v for k, v in options.items() if accepted is None or k in accepted}
+            return pm.create("accuracy", info.name, **kept)
+    spaces = sorted({info.spec.space for info in pm.infos("accuracy")})
+    raise HwnasError(
+        f"no accuracy source for space {space!r}",
+        f"spaces with one: {', '.join(spaces) or 'none'}; see 'hwnas plugins --kind accuracy'",
+    )
+
+
+def _accepted(factory) -> set[str] | None:
+    """The keyword parameters ``factory`` takes (None: it takes any)."""
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None
+    return {p.name for p in params}

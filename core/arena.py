@@ -1,24 +1,27 @@
 """The ground-truth arena: run strategies on a fully tabulated space and score them exactly.
 
-Protocol (``../shared/BENCHMARKS.md``, "Pareto search quality"):
+Protocol (``benchmarks/PROTOCOLS.md``, "Pareto search quality"):
 
 - The search sees the accuracy source's search accuracy (NB201 CIFAR-10:
   validation); every result is scored with the report (test) accuracy.
 - Normalised objectives, both minimised: latency scaled by the space's min and
-  max on the device; error = 100 - accuracy scaled so the best test error maps
-  to 0 and the median one to 1 (NB201 CIFAR-10: 5.627 and 9.255), clipped to
-  1. Reference point (1, 1); exact 2-D hypervolume.
-- HV ratio = HV(the search's validation-accuracy front over what it evaluated,
-  scored with test accuracy) / HV(the true test-accuracy front of the space).
+  max on the device; error = 100 - accuracy scaled so the best report error of
+  the space maps to 0 and the median one to 1, clipped to 1. Reference point
+  (1, 1); exact 2-D hypervolume.
+- HV ratio = HV(the search's front over what it evaluated, scored with report
+  accuracy) / HV(the true report-accuracy front of the space).
 - Regret at latency budgets on the 20/35/50/65/80 % quantiles of the device's
-  latency over the space: the true best test accuracy under the budget minus
-  the test accuracy of the search's pick (its highest validation-accuracy
+  latency over the space: the true best report accuracy under the budget minus
+  the report accuracy of the search's pick (its highest search-accuracy
   evaluated architecture within the budget); ``nan`` when it evaluated none.
 - Budgets count every evaluation, repeats included; seeds 0..n-1, by default
   10 for ``random`` and 5 for any other strategy.
 
-Any strategy plugin runs here unchanged: the arena only builds a
-:class:`~hwnas.problem.Problem` and calls ``strategy.search(problem)``.
+Any strategy plugin runs here unchanged, and any space qualifies whose
+recorded target answers every architecture of the space
+(:class:`~hwnas.latency.TabulatedLatency`) and which has an accuracy source:
+the arena only builds a :class:`~hwnas.problem.Problem` and calls
+``strategy.search(problem)``.
 """
 
 from __future__ import annotations
@@ -33,13 +36,11 @@ from typing import Any
 
 import numpy as np
 
-from hwnas import data
-from hwnas.accuracy_sources import NB201Accuracy
+from hwnas.accuracy import AccuracySource, default_accuracy
 from hwnas.errors import HwnasError
+from hwnas.latency import TabulatedLatency, recorded_devices
 from hwnas.manager import PluginManager, get_plugin_manager
 from hwnas.pareto import (
-    NB201_C10_ERR_BEST,
-    NB201_C10_ERR_MEDIAN,
     Normaliser,
     best_under_budget,
     latency_budgets,
@@ -47,19 +48,12 @@ from hwnas.pareto import (
     true_front,
 )
 from hwnas.problem import Problem
+from hwnas.space import Architecture
 from hwnas.strategy import SearchResult
 
-ARENA_SPACES = ("nb201",)
 QUANTILES = (0.2, 0.35, 0.5, 0.65, 0.8)
 PROTOCOL_SEEDS = {"random": 10}
 DEFAULT_SEEDS = 5
-# BENCHMARKS.md: mean over raspi4, pixel3, eyeriss, fpga, titan_rtx_1, gold_6226.
-ARENA_DEVICES = ("raspi4", "pixel3", "eyeriss", "fpga", "titan_rtx_1", "gold_6226")
-CEO_BASELINES = {
-    "random": {100: 0.797, 300: 0.859, 1000: 0.905},
-    "nsga2": {100: 0.758, 300: 0.883, 1000: 0.935},
-    "evolution": {100: 0.797, 300: 0.897, 1000: 0.935},
-}
 
 
 def protocol_seeds(strategy: str, seeds: int | None = None) -> int:
@@ -67,17 +61,17 @@ def protocol_seeds(strategy: str, seeds: int | None = None) -> int:
     return int(seeds) if seeds is not None else PROTOCOL_SEEDS.get(strategy, DEFAULT_SEEDS)
 
 
-def check_device(space: str, device: str) -> None:
-    """One-line error for a space without a full table or a device it has no column for."""
-    if space not in ARENA_SPACES:
+def check_device(space: str, device: str, plugin_manager: PluginManager | None = None) -> None:
+    """One-line error for a space without recorded targets or a device it has none for."""
+    devices = recorded_devices(space, plugin_manager)
+    if not devices:
         raise HwnasError(
-            f"the arena needs a fully tabulated space; {space!r} is not one",
-            f"use --space {' or '.join(ARENA_SPACES)}",
+            f"the arena needs a space with recorded devices; {space!r} has none",
+            "see 'hwnas targets --recorded'",
         )
-    if device not in data.NB201_DEVICES:
+    if device not in devices:
         raise HwnasError(
-            f"unknown {space} device {device!r}",
-            f"choose one of: {', '.join(data.NB201_DEVICES)}",
+            f"unknown {space} device {device!r}", f"choose one of: {', '.join(devices)}"
         )
 
 
@@ -88,7 +82,8 @@ class GroundTruth:
     space: Any
     device: str
     latency: Any
-    accuracy: NB201Accuracy
+    accuracy: AccuracySource
+    archs: Sequence[Architecture]
     lat: np.ndarray
     search_acc: np.ndarray
     report_acc: np.ndarray
@@ -97,10 +92,12 @@ class GroundTruth:
     true_hv: float
     budgets_ms: np.ndarray
     true_best: np.ndarray
+    row_of: dict
 
     def rows(self, archs) -> np.ndarray:
         """Table rows of ``archs``."""
-        return self.accuracy.table.rows([a.choices for a in archs])
+        get = self.row_of.__getitem__
+        return np.fromiter((get(a) for a in archs), dtype=np.int64, count=len(archs))
 
     def hypervolume(self, rows: np.ndarray) -> float:
         """Normalised HV of the rows scored with report accuracy."""
@@ -108,35 +105,42 @@ class GroundTruth:
 
 
 def ground_truth(
-    space: str = "nb201",
-    device: str = "raspi4",
+    space: str,
+    device: str,
     dataset: str = "c10",
     data_dir: str | os.PathLike | None = None,
     plugin_manager: PluginManager | None = None,
 ) -> GroundTruth:
-    """Load the table of ``space`` on ``device`` and compute the true front, HV and budgets."""
-    check_device(space, device)
+    """Load the table of ``space`` on ``device`` and compute the true front, HV and budgets.
+
+    ``dataset`` and ``data_dir`` go to the space's default accuracy source
+    when it takes them.
+    """
     pm = plugin_manager or get_plugin_manager()
+    check_device(space, device, pm)
     options = {} if data_dir is None else {"data_dir": str(data_dir)}
     latency = pm.create("target", f"{space}/{device}", **options)
-    accuracy = NB201Accuracy(dataset=dataset, data_dir=data_dir)
-    table = accuracy.table
-    lat = latency.all_latencies()
-    search_acc = table.column(accuracy.search_column).astype(float)
-    report_acc = table.column(accuracy.report_column).astype(float)
-    if dataset == "c10" and accuracy.report_column == "c10_test_acc":
-        normaliser = Normaliser(
-            float(lat.min()), float(lat.max()), NB201_C10_ERR_BEST, NB201_C10_ERR_MEDIAN
+    search_space = pm.create("space", space)
+    archs = list(latency.architectures()) if isinstance(latency, TabulatedLatency) else []
+    if len(archs) != search_space.size:
+        raise HwnasError(
+            f"{space}/{device} records {len(archs):,} of the {search_space.size:,} "
+            f"architectures of {space}: the arena needs every one",
+            "use a fully tabulated space (see 'hwnas targets --recorded')",
         )
-    else:
-        normaliser = Normaliser.from_table(lat, report_acc)
+    accuracy = default_accuracy(space, pm, dataset=dataset, **options)
+    lat = latency.all_latencies()
+    search_acc = np.asarray(accuracy.accuracies(archs), dtype=float)
+    report_acc = np.asarray(accuracy.report_accuracies(archs), dtype=float)
+    normaliser = Normaliser.from_table(lat, report_acc)
     front = true_front(lat, report_acc)
     budgets = latency_budgets(lat, QUANTILES)
     return GroundTruth(
-        space=pm.create("space", space),
+        space=search_space,
         device=device,
         latency=latency,
         accuracy=accuracy,
+        archs=archs,
         lat=lat,
         search_acc=search_acc,
         report_acc=report_acc,
@@ -145,6 +149,7 @@ def ground_truth(
         true_hv=normaliser.hypervolume(lat[front], report_acc[front]),
         budgets_ms=budgets,
         true_best=np.array([best_under_budget(lat, report_acc, b) for b in budgets]),
+        row_of={a: i for i, a in enumerate(archs)},
     )
 
 
@@ -179,8 +184,8 @@ def _mean_std(values: Sequence[float]) -> tuple[float, float]:
 
 
 def run_arena(
-    space: str = "nb201",
-    device: str = "raspi4",
+    space: str,
+    device: str,
     strategies: Sequence[str] = ("random", "evolution", "nsga2"),
     evals: Sequence[int] = (100, 300, 1000),
     seeds: int | None = None,
@@ -236,8 +241,8 @@ def run_arena(
         "space": space,
         "device": device,
         "dataset": dataset,
-        "search_accuracy": truth.accuracy.search_column,
-        "report_accuracy": truth.accuracy.report_column,
+        "search_accuracy": truth.accuracy.search_label,
+        "report_accuracy": truth.accuracy.report_label,
         "latency_target": truth.latency.name,
         "normalisation": {
             "lat_min_ms": truth.normaliser.lat_min,
@@ -277,7 +282,7 @@ def validate_evals(evals: Sequence[int]) -> list[int]:
 def _front_rows(truth: GroundTruth, rows: Sequence[int]) -> list[dict[str, Any]]:
     return [
         {
-            "arch": truth.space.format(truth.accuracy.table.archs[r]),
+            "arch": truth.space.format(truth.archs[r]),
             "latency_ms": float(truth.lat[r]),
             "search_accuracy": float(truth.search_acc[r]),
             "report_accuracy": float(truth.report_acc[r]),
@@ -309,7 +314,7 @@ def _summarise(name: str, budget: int, runs: list[dict], seconds: float) -> dict
 
 def _protocol_text(dataset: str) -> str:
     return (
-        "BENCHMARKS.md ground-truth arena: search sees the search accuracy, fronts scored "
+        "ground-truth arena (benchmarks/PROTOCOLS.md): search sees the search accuracy, fronts scored "
         "with report (test) accuracy; latency normalised by the space's min/max on the "
         "device, error (100-acc) normalised best->0, median->1 (clipped at 1); "
         "reference (1,1); exact 2-D HV; HV ratio vs the true report-accuracy front; regret "

@@ -12,6 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -63,3 +64,47 @@ class LatencyModel(ABC):
     def fingerprint(self) -> dict:
         """What the numbers belong to (device, table, predictor version)."""
         return {"model": self.name, "space": self.space}
+
+
+@runtime_checkable
+class TabulatedLatency(Protocol):
+    """A latency model that holds a fixed table of architectures (a recorded device).
+
+    ``architectures()`` lists them in table order and ``all_latencies()``
+    gives their latencies (ms) in the same order. Tools that need a whole
+    table (the arena, device-to-device rank correlation) accept any model
+    with these two methods.
+    """
+
+    def architectures(self) -> Sequence[Architecture]:
+        """Every architecture the table holds, in table order."""
+
+    def all_latencies(self) -> np.ndarray:
+        """Their latencies in ms, in the same order."""
+
+
+@runtime_checkable
+class MeasuringLatencyModel(Protocol):
+    """A latency model backed by a live target: what it measures lands in a latency store.
+
+    ``target`` is the registered target name, ``options`` its options and
+    ``store`` the :class:`~hwnas.store.LatencyStore` it reads and writes.
+    Strategies that measure more (layer tables, whole networks) use these
+    instead of creating targets themselves.
+    """
+
+    target: str
+    options: dict
+    store: object
+
+
+def recorded_devices(space: str, plugin_manager=None) -> list[str]:
+    """The devices with a recorded target for ``space`` (``<space>/<device>`` names, prefix off)."""
+    from hwnas.manager import get_plugin_manager
+
+    pm = plugin_manager or get_plugin_manager()
+    return [
+        info.name.split("/", 1)[-1]
+        for info in pm.infos("target")
+        if getattr(info.spec, "recorded", False) and info.spec.space == space
+    ]

@@ -48,18 +48,20 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "hwnas.targets.openvino_runtime",
     "hwnas.targets.torch_eager",
     "hwnas.targets.tvm",
-    "hwnas.targets.recorded",
+    "hwnas.targets.recorded.plugin",
     "hwnas.plugins.random_search",
     "hwnas.plugins.evolution",
     "hwnas.plugins.nsga2",
-    "hwnas.plugins.proxy",
-    "hwnas.plugins.hurricane",
-    "hwnas.plugins.pnag",
+    "hwnas.plugins.proxy.plugin",
+    "hwnas.plugins.hurricane.plugin",
+    "hwnas.plugins.pnag.plugin",
 )
 _DISCOVERY_HOOKS = {
     "target": "hwnas_targets",
     "strategy": "hwnas_strategies",
     "space": "hwnas_search_spaces",
+    "accuracy": "hwnas_accuracy_sources",
+    "command": "hwnas_commands",
 }
 
 
@@ -184,16 +186,14 @@ class PluginManager(pluggy.PluginManager):
 
     @staticmethod
     def _add(found: dict, kind: str, spec: PluginSpec, package: str) -> None:
-        key = (kind, spec.name)
+        key = (kind, spec.key)
         if key in found:
             raise DuplicatePluginError(
-                f"{kind} {spec.name!r} is declared by both {found[key].package} and {package}",
+                f"{kind} {spec.key!r} is declared by both {found[key].package} and {package}",
                 "uninstall one of them",
             )
         reason = missing_requirement(spec, package)
-        found[key] = PluginInfo(
-            kind, spec.name, spec.summary, package, reason is None, reason, spec
-        )
+        found[key] = PluginInfo(kind, spec.key, spec.summary, package, reason is None, reason, spec)
 
     def infos(self, kind: str | None = None) -> list[PluginInfo]:
         """Registry rows (optionally of one kind) followed by broken plugins."""

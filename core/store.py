@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
@@ -256,3 +257,10 @@ def _row_to_stored(row: dict[str, Any]) -> StoredMeasurement:
         json.loads(row["features"]),
         row["created"],
     )
+
+
+def default_store() -> Path:
+    """The latency store used when none is given: ``$HWNAS_STORE`` or ``<cache>/latency.sqlite``."""
+    from hwnas.onnx_cache import cache_dir
+
+    return Path(os.environ.get("HWNAS_STORE") or cache_dir() / "latency.sqlite")

@@ -42,6 +42,21 @@ class Strategy(ABC):
     def ask_and_tell(self, problem: Problem) -> None:
         """Run the search loop, evaluating candidates with ``problem.evaluate``."""
 
+    def summary(self, result: SearchResult) -> list[str]:
+        """Lines the CLI prints under the front table (what this strategy found and spent).
+
+        Rich markup is allowed. By default nothing.
+        """
+        return []
+
+    def plot(self, result: SearchResult, ax) -> str | None:
+        """Draw this strategy's extras on the front plot's matplotlib ``ax``.
+
+        Return a line to add to the plot's title, or ``None``. By default
+        draws nothing.
+        """
+        return None
+
     def front_candidates(self, problem: Problem) -> list[Evaluation]:
         """The evaluations the front and best are chosen from (by default all of them)."""
         return list(problem.history)

@@ -45,6 +45,11 @@ class PluginSpec:
 
     kind = "plugin"
 
+    @property
+    def key(self) -> str:
+        """The name this declaration is registered under (unique per kind)."""
+        return self.name
+
 
 @dataclass(frozen=True)
 class TargetSpec(PluginSpec):
@@ -52,10 +57,12 @@ class TargetSpec(PluginSpec):
 
     ``factory(**options)`` returns a :class:`hwnas.target.Target`, or, with
     ``recorded=True``, a :class:`hwnas.latency.LatencyModel` that answers whole
-    architectures from published measurements (no compiler, no device).
+    architectures of search space ``space`` from published measurements (no
+    compiler, no device).
     """
 
     recorded: bool = False
+    space: str | None = None
 
     kind = "target"
 
@@ -81,8 +88,44 @@ class SpaceSpec(PluginSpec):
     kind = "space"
 
 
+@dataclass(frozen=True)
+class AccuracySourceSpec(PluginSpec):
+    """An accuracy source for the architectures of search space ``space``.
+
+    ``factory(**options)`` returns a :class:`hwnas.accuracy.AccuracySource`.
+    When a command needs an accuracy for ``space`` and the user names none,
+    the first declared source of that space is used.
+    """
+
+    kind = "accuracy"
+    space: str = ""
+
+
+@dataclass(frozen=True)
+class CommandSpec(PluginSpec):
+    """A command (or a group of commands) a plugin adds to the ``hwnas`` CLI.
+
+    ``factory()`` takes no argument and returns either a :class:`typer.Typer`
+    (mounted as the group ``name``) or a function (mounted as the command
+    ``name``, its parameters declared the typer way). ``parent`` names an
+    existing group to mount under (``"space"`` gives ``hwnas space NAME``);
+    ``None`` mounts at the top level. The factory runs when the CLI starts, so
+    keep heavy imports inside the command bodies.
+    """
+
+    kind = "command"
+    parent: str | None = None
+
+    @property
+    def key(self) -> str:
+        """``"PARENT NAME"`` for a subcommand, else the name."""
+        return f"{self.parent} {self.name}" if self.parent else self.name
+
+
 SPEC_KINDS: dict[str, type[PluginSpec]] = {
     "target": TargetSpec,
     "strategy": StrategySpec,
     "space": SpaceSpec,
+    "accuracy": AccuracySourceSpec,
+    "command": CommandSpec,
 }

@@ -9,14 +9,6 @@ import sys
 import numpy as np
 import pytest
 
-from hwnas import data
-from hwnas.errors import HwnasError
-
-try:
-    data.resolve_data_dir()
-except HwnasError as exc:  # pragma: no cover
-    pytest.skip(f"measured data not available: {exc}", allow_module_level=True)
-
 ARCH = (
     "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|"
     "+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from hwnas.errors import HwnasError
-from hwnas.spaces.hurricane.generate import GeneratedSpace, generate_space
+from hwnas.plugins.hurricane.space_generation import GeneratedSpace, generate_space
 from hwnas.spaces.hurricane.ops import OP_NAMES
 from hwnas.spaces.hurricane.space import HurricaneSpace
 from hwnas.testing import assert_one_line_error

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from hwnas.errors import HwnasError
-from hwnas.plugins.hurricane import Hurricane, converged, split_budget, stage_seeds
+from hwnas.plugins.hurricane.strategy import Hurricane, converged, split_budget, stage_seeds
 from hwnas.testing import assert_one_line_error
 from hwnas.testing import run_cli as hwnas
 

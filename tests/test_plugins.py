@@ -228,3 +228,102 @@ def test_every_hookspec_is_documented(spec):
 def test_every_hookspec_is_exercised_by_a_test(spec):
     sources = "".join(inspect.getsource(m) for m in (sys.modules[__name__],))
     assert spec.__name__ in sources.replace("HOOKSPECS", "")
+
+
+# ---------------------------------------------------------------------------
+# accuracy sources and commands arrive through hooks like everything else
+# ---------------------------------------------------------------------------
+
+
+class _ConstantAccuracy:
+    """A minimal accuracy source for a throwaway space (tests only)."""
+
+    def __init__(self, value: float = 42.0):
+        self.value = value
+
+    def accuracy(self, arch):
+        return self.value
+
+
+def test_hwnas_accuracy_sources_declares_a_default_per_space():
+    from hwnas.accuracy import accuracy_sources, default_accuracy
+    from hwnas.types import AccuracySourceSpec
+
+    def hwnas_accuracy_sources():
+        yield AccuracySourceSpec(
+            name="const", summary="constant", factory=_ConstantAccuracy, space="toyspace"
+        )
+
+    pm = manager_with(
+        ("toy", make_plugin("toy_acc", hwnas_accuracy_sources=hwnas_accuracy_sources))
+    )
+    assert accuracy_sources("toyspace", pm) == {"const": "constant"}
+    # options the factory does not take (a dataset for NB201) are not passed
+    source = default_accuracy("toyspace", pm, value=7.0, dataset="c10")
+    assert source.accuracy(None) == 7.0
+    with pytest.raises(HwnasError, match="no accuracy source for space 'nospace'"):
+        default_accuracy("nospace", pm)
+
+
+def test_builtin_accuracy_sources_are_declared_by_their_plugins(plugin_manager):
+    rows = {info.name: info for info in plugin_manager.infos("accuracy")}
+    assert {"nb201", "ofa-predictor", "supernet"} <= set(rows)
+    assert rows["supernet"].spec.space == "hurricane"
+
+
+def test_hwnas_commands_are_mounted_on_the_cli():
+    import typer
+    from typer.testing import CliRunner
+
+    from hwnas.cli.root import mount_plugin_commands
+    from hwnas.types import CommandSpec
+
+    def hello(name: str = "world") -> None:
+        """Say hello (a plugin's command)."""
+        print(f"hello {name}")
+
+    group = typer.Typer()
+
+    @group.command("ping")
+    def ping() -> None:
+        print("pong")
+
+    def hwnas_commands():
+        yield CommandSpec(name="hello", summary="greets", factory=lambda: hello)
+        yield CommandSpec(name="toy", summary="a group", factory=lambda: group)
+
+    pm = manager_with(("toy", make_plugin("toy_cmd", hwnas_commands=hwnas_commands)))
+    root = typer.Typer()
+
+    @root.callback()
+    def _root() -> None:
+        """Root."""
+
+    mount_plugin_commands(root, pm)
+    runner = CliRunner()
+    assert runner.invoke(root, ["hello", "--name", "hwnas"]).output == "hello hwnas\n"
+    assert runner.invoke(root, ["toy", "ping"]).output == "pong\n"
+
+
+def test_a_command_under_an_unknown_group_is_a_one_line_error():
+    import typer
+
+    from hwnas.cli.root import mount_plugin_commands
+    from hwnas.types import CommandSpec
+
+    def hwnas_commands():
+        yield CommandSpec(name="x", summary="x", factory=lambda: print, parent="nogroup")
+
+    pm = manager_with(("toy", make_plugin("toy_bad", hwnas_commands=hwnas_commands)))
+    with pytest.raises(HwnasError, match="unknown group 'nogroup'"):
+        mount_plugin_commands(typer.Typer(), pm)
+
+
+def test_builtin_plugin_commands_are_listed_in_help():
+    from typer.testing import CliRunner
+
+    from hwnas.cli import app
+
+    output = CliRunner().invoke(app, ["--help"], terminal_width=200).output
+    for command in ("supernet", "transfer", "generate", "recorded", "data"):
+        assert command in output

@@ -20,13 +20,13 @@ from scipy import stats
 from hwnas.accuracy import AccuracySource
 from hwnas.arena import ground_truth
 from hwnas.errors import HwnasError
-from hwnas.plugins.pnag import PNAG
-from hwnas.pnag.encoding import Encoder
-from hwnas.pnag.evaluator import Evaluator, fit_evaluator, pair_labels, ranking_loss
-from hwnas.pnag.generate import generate
-from hwnas.pnag.generator import BudgetEmbedding, Generator
-from hwnas.pnag.model_file import load_generator, save_generator
-from hwnas.pnag.train import PNAGConfig, Trainer, budget_grid
+from hwnas.plugins.pnag.encoding import Encoder
+from hwnas.plugins.pnag.evaluator import Evaluator, fit_evaluator, pair_labels, ranking_loss
+from hwnas.plugins.pnag.generate import generate
+from hwnas.plugins.pnag.generator import BudgetEmbedding, Generator
+from hwnas.plugins.pnag.model_file import load_generator, save_generator
+from hwnas.plugins.pnag.strategy import PNAG
+from hwnas.plugins.pnag.train import PNAGConfig, Trainer, budget_grid
 from hwnas.problem import Problem
 
 FAST = {"iterations": 40, "evaluator_steps": 40, "refresh_steps": 10, "refresh": 10, "batch": 8}
@@ -156,7 +156,7 @@ def test_ranking_loss_decreases_and_the_evaluator_learns_the_pareto_order(truth,
         evaluator, opt, x, lat, acc, 150, 256, kind, rng=torch.Generator().manual_seed(0)
     )
     assert np.mean(losses[-10:]) < 0.3 * np.mean(losses[:10])
-    from hwnas.pnag.evaluator import kendall_tau
+    from hwnas.plugins.pnag.evaluator import kendall_tau
 
     with torch.no_grad():
         taus = [

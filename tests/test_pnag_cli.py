@@ -70,7 +70,7 @@ def trained(tmp_path_factory):
 
 
 def test_search_writes_the_generator_with_its_provenance(trained):
-    from hwnas.pnag.model_file import load_generator
+    from hwnas.plugins.pnag.model_file import load_generator
 
     report = json.loads((trained / "result.json").read_text())
     assert report["strategy"] == "pnag" and report["evaluations"] <= 120
@@ -87,7 +87,7 @@ def test_search_writes_the_generator_with_its_provenance(trained):
 
 
 def test_generate_answers_budgets_in_range_quickly(trained, monkeypatch, capsys):
-    from hwnas.pnag.model_file import load_generator
+    from hwnas.plugins.pnag.model_file import load_generator
 
     lo, hi = load_generator(trained / "generator.pt").budget_range
     inside = [lo + f * (hi - lo) for f in (0.3, 0.6, 0.9)]
@@ -112,7 +112,7 @@ def test_generate_answers_budgets_in_range_quickly(trained, monkeypatch, capsys)
 
 
 def test_generate_bad_input_is_one_line_and_exit_2(trained, tmp_path, monkeypatch, capsys):
-    from hwnas.pnag.model_file import load_generator
+    from hwnas.plugins.pnag.model_file import load_generator
 
     model = trained / "generator.pt"
     lo, hi = load_generator(model).budget_range

@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hwnas import data
 from hwnas.errors import HwnasError
 from hwnas.manager import get_plugin_manager
-from hwnas.predict.recorded import (
+from hwnas.targets.recorded.predictor import (
     NB201_FIXED_FLOPS,
     ArchPredictor,
     arch_features,
@@ -16,11 +15,6 @@ from hwnas.predict.recorded import (
     nb201_flops,
     ofa_flops,
 )
-
-try:
-    data.resolve_data_dir()
-except HwnasError as exc:  # pragma: no cover - the data ships beside the repo
-    pytest.skip(f"measured data not available: {exc}", allow_module_level=True)
 
 
 def test_nb201_flops_match_the_published_extremes():

@@ -9,16 +9,10 @@ import sys
 import numpy as np
 import pytest
 
-from hwnas import data
 from hwnas.errors import HwnasError
 from hwnas.latency import LatencyModel
 from hwnas.manager import get_plugin_manager
 from hwnas.problem import Problem
-
-try:
-    data.resolve_data_dir()
-except HwnasError as exc:  # pragma: no cover
-    pytest.skip(f"measured data not available: {exc}", allow_module_level=True)
 
 
 class CountingLatency(LatencyModel):

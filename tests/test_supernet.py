@@ -1,4 +1,4 @@
-"""hwnas.supernet: SPOS supernet, training (determinism, resume, DDP), evaluation, scratch, CLI."""
+"""hwnas.plugins.hurricane.supernet: SPOS supernet, training (determinism, resume, DDP), evaluation, scratch, CLI."""
 
 from __future__ import annotations
 
@@ -14,20 +14,24 @@ import torch
 from conftest import randomise_batchnorm
 
 from hwnas.errors import ArchitectureError, HwnasError
-from hwnas.spaces.hurricane.model import HurricaneNet
-from hwnas.spaces.hurricane.space import HurricaneSpace
-from hwnas.supernet.checkpoint import load_supernet, read_checkpoint
-from hwnas.supernet.data import DEFAULT_DIR, Split, load_images, write_idx
-from hwnas.supernet.evaluate import SubnetEvaluator, SupernetAccuracy, recalibrate_bn
-from hwnas.supernet.model import Supernet
-from hwnas.supernet.scratch import ScratchResult, train_from_scratch
-from hwnas.supernet.train import (
+from hwnas.plugins.hurricane.supernet.checkpoint import load_supernet, read_checkpoint
+from hwnas.plugins.hurricane.supernet.data import DEFAULT_DIR, Split, load_images, write_idx
+from hwnas.plugins.hurricane.supernet.evaluate import (
+    SubnetEvaluator,
+    SupernetAccuracy,
+    recalibrate_bn,
+)
+from hwnas.plugins.hurricane.supernet.model import Supernet
+from hwnas.plugins.hurricane.supernet.scratch import ScratchResult, train_from_scratch
+from hwnas.plugins.hurricane.supernet.train import (
     BatchOrder,
     TrainConfig,
     sample_path,
     state_digest,
     train_supernet,
 )
+from hwnas.spaces.hurricane.model import HurricaneNet
+from hwnas.spaces.hurricane.space import HurricaneSpace
 
 OPS = ["SEP_k3", "Choice_k3_SE"]
 FASHION = Path(DEFAULT_DIR)
@@ -429,7 +433,7 @@ def test_torchrun_two_ranks_train_identical_weights(tmp_path):
         "--nproc_per_node",
         "2",
         "-m",
-        "hwnas.supernet.train",
+        "hwnas.plugins.hurricane",
         "--profile",
         "tiny",
         "--ops",

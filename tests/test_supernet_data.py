@@ -1,4 +1,4 @@
-"""hwnas.supernet.data: the IDX, image-folder and CIFAR-10 readers, splits and errors."""
+"""hwnas.plugins.hurricane.supernet.data: the IDX, image-folder and CIFAR-10 readers, splits and errors."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from hwnas.errors import HwnasError
-from hwnas.supernet.data import (
+from hwnas.plugins.hurricane.supernet.data import (
     DEFAULT_DIR,
     FASHION_CLASSES,
     ImageData,

@@ -6,11 +6,10 @@ import numpy as np
 import pytest
 from scipy.stats import rankdata
 
-from hwnas import data
 from hwnas.errors import HwnasError
-from hwnas.transfer.features import arch_features
-from hwnas.transfer.fewshot import fit_adaptation
-from hwnas.transfer.monotonicity import (
+from hwnas.plugins.proxy.features import arch_features
+from hwnas.plugins.proxy.fewshot import fit_adaptation
+from hwnas.plugins.proxy.monotonicity import (
     allowed_proxies,
     analyze,
     best_proxies,
@@ -20,13 +19,8 @@ from hwnas.transfer.monotonicity import (
     same_hardware,
     srcc_matrix,
 )
-from hwnas.transfer.sampling import select_samples
-from hwnas.transfer.stats import estimate_srcc, fisher_interval, spearman
-
-try:
-    data.resolve_data_dir()
-except HwnasError as exc:  # pragma: no cover
-    pytest.skip(f"measured data not available: {exc}", allow_module_level=True)
+from hwnas.plugins.proxy.sampling import select_samples
+from hwnas.plugins.proxy.stats import estimate_srcc, fisher_interval, spearman
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@
 - :mod:`~hwnas.predict.model`: :class:`StoreLatencyModel`, the architecture
   latency of a live target (measured-or-predicted layers + fixed layers +
   calibrated overhead) with provenance, vectorised.
-- :mod:`~hwnas.predict.recorded`: :class:`ArchPredictor`, architecture-level
+- :mod:`~hwnas.targets.recorded.predictor`: :class:`ArchPredictor`, architecture-level
   XGBoost for the recorded NB201 / FBNet / OFA tables.
 - :mod:`~hwnas.predict.metrics`: the accuracy figures benchmarks report.
 """

@@ -39,7 +39,7 @@ def layer_latency_model(
     :param calibrate: whole architectures measured end to end for the overhead
         (0 keeps the plain sum of parts).
     """
-    from hwnas.cli_predict import active_profile_grid
+    from hwnas.predict.grid import active_profile_grid
     from hwnas.predict.model import measure_whole
     from hwnas.profile import probe_target, profile_workloads
 

@@ -22,7 +22,7 @@ def _space(
     from hwnas.spaces.hurricane.space import HurricaneSpace
 
     if generated is not None:
-        from hwnas.spaces.hurricane.generate import GeneratedSpace
+        from hwnas.spaces.hurricane.generated import GeneratedSpace
 
         return GeneratedSpace.load(generated).space()
     return HurricaneSpace(profile, resolution, in_channels, num_classes, ops)

@@ -1,0 +1,380 @@
+"""CLI: ``hwnas search``: any strategy on any target, result.json and front.png.
+
+The command knows no strategy by name. Options a strategy declares as keyword
+parameters of its factory are given as ``-s KEY=VALUE`` or as plain flags
+(``--proxy nb201/pixel3`` for a strategy that takes ``proxy``); the strategy
+prints its own summary lines and draws its own plot extras
+(:meth:`hwnas.strategy.Strategy.summary`, :meth:`~hwnas.strategy.Strategy.plot`).
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+from rich import box
+from rich.table import Table
+
+from hwnas.cli.common import (
+    DataDirOption,
+    JsonFlag,
+    OptionList,
+    StoreOption,
+    console,
+    fmt,
+    parse_options,
+    print_json,
+    wide_console,
+    write_json,
+)
+from hwnas.errors import HwnasError
+
+# Facts every run offers a strategy; a strategy receives those its factory accepts.
+RUN_FACTS = ("data_dir", "store", "workdir", "show_progress")
+
+
+def factory_parameters(factory) -> set[str]:
+    """The keyword parameters a plugin factory accepts."""
+    try:
+        return set(inspect.signature(factory).parameters) - {"self", "kwargs"}
+    except (TypeError, ValueError):
+        return set()
+
+
+def extra_flags(args: list[str]) -> dict[str, Any]:
+    """``["--proxy", "a", "--samples=10"]`` -> ``{"proxy": "a", "samples": 10}``."""
+    pairs: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if not arg.startswith("--") or len(arg) < 3:
+            raise HwnasError(f"unexpected argument {arg!r}", "see 'hwnas search --help'")
+        name, sep, value = arg[2:].partition("=")
+        if not sep:
+            if i + 1 >= len(args) or args[i + 1].startswith("--"):
+                raise HwnasError(f"--{name} needs a value", f"write --{name} VALUE")
+            value = args[i + 1]
+            i += 1
+        pairs.append(f"{name}={value}")
+        i += 1
+    return parse_options(pairs)
+
+
+def strategy_options(
+    pm, name: str, pairs: list[str] | None, flags: dict[str, Any], facts: dict[str, Any]
+) -> dict[str, Any]:
+    """The strategy's options from ``-s KEY=VALUE``, extra ``--KEY VALUE`` flags and run facts.
+
+    ``-s search.KEY=VALUE`` goes to the strategy's ``search_options``. A flag
+    the strategy does not accept is a one-line error listing those it does.
+    """
+    options = parse_options(pairs)
+    nested: dict[str, Any] = {}
+    for key in [k for k in options if k.startswith("search.")]:
+        nested[key.split(".", 1)[1]] = options.pop(key)
+    if nested:
+        options["search_options"] = nested
+    info = pm.get("strategy", name)
+    accepted = factory_parameters(info.spec.factory)
+    for key, value in flags.items():
+        if key not in accepted:
+            valid = ", ".join(f"--{k.replace('_', '-')}" for k in sorted(accepted - set(RUN_FACTS)))
+            raise HwnasError(
+                f"--{key.replace('_', '-')} is not an option of strategy {info.name!r}",
+                f"its options: {valid or 'none'}",
+            )
+        options.setdefault(key, value)
+    for key, value in facts.items():
+        if value is not None and key in accepted:
+            options.setdefault(key, value)
+    return options
+
+
+def default_space(pm, spec, target: str) -> tuple[str, dict[str, Any]]:
+    """The space a search runs on when ``--space`` is not given.
+
+    The strategy's declared space, else the space of a recorded target.
+    """
+    if spec.space:
+        return spec.space, dict(spec.space_options)
+    target_spec = pm.get("target", target).spec
+    if getattr(target_spec, "space", None):
+        return target_spec.space, {}
+    raise HwnasError(
+        f"strategy {spec.name!r} has no default space and {target!r} is a live target",
+        "pass --space (see 'hwnas plugins --kind space')",
+    )
+
+
+def search(
+    ctx: typer.Context,
+    strategy: Annotated[str, typer.Option(help="Strategy plugin (see 'hwnas plugins').")],
+    target: Annotated[str, typer.Option(help="Target: a recorded device or a live target.")],
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Folder for result.json, front.png (default runs/STRATEGY)."),
+    ] = None,
+    space: Annotated[
+        str | None,
+        typer.Option(help="Search space (default: the strategy's, else the recorded target's)."),
+    ] = None,
+    space_option: OptionList = None,
+    evals: Annotated[
+        int | None,
+        typer.Option(help="Budget: evaluations (default: the strategy's, else 100)."),
+    ] = None,
+    latency_ms: Annotated[
+        float | None, typer.Option("--latency-ms", help="Latency limit on the target (ms).")
+    ] = None,
+    strategy_option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--strategy-option",
+            "-s",
+            help="Strategy option KEY=VALUE; any option the strategy takes is also a flag "
+            "(--KEY VALUE).",
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    dataset: Annotated[
+        str, typer.Option(help="Dataset of the accuracy source, if it has several (NB201: c10).")
+    ] = "c10",
+    data_dir: DataDirOption = None,
+    store: StoreOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Search SPACE for the latency/accuracy Pareto front on TARGET; write JSON and PNG."""
+    from hwnas.accuracy import default_accuracy
+    from hwnas.live_latency import resolve_latency_model
+    from hwnas.manager import get_plugin_manager
+    from hwnas.problem import Problem
+
+    pm = get_plugin_manager()
+    info = pm.get("strategy", strategy)
+    spec = info.spec
+    evals = (spec.evals or 100) if evals is None else evals
+    if evals < 1:
+        raise HwnasError(f"--evals must be >= 1, got {evals}", "e.g. --evals 100")
+    if latency_ms is not None and not (np.isfinite(latency_ms) and latency_ms > 0):
+        raise HwnasError(f"--latency-ms must be a number > 0, got {latency_ms}")
+    flags = extra_flags(list(ctx.args))
+    out = out or Path("runs") / info.name
+    space_options = parse_options(space_option)
+    if space is None:
+        space, declared = default_space(pm, spec, target)
+        space_options = {**declared, **space_options}
+    search_space = pm.create("space", space, **space_options)
+    facts = {
+        "data_dir": None if data_dir is None else str(data_dir),
+        "store": None if store is None else str(store),
+        "workdir": str(out),
+        "show_progress": not as_json,
+    }
+    options = strategy_options(pm, info.name, strategy_option, flags, facts)
+    model = resolve_latency_model(target, search_space, "target", data_dir, store)
+    accuracy = default_accuracy(search_space.name, pm, data_dir=data_dir, dataset=dataset)
+    strategy_obj = pm.create("strategy", info.name, **options)
+    problem = Problem(
+        search_space,
+        model,
+        accuracy,
+        budget=evals,
+        seed=seed,
+        latency_limit_ms=latency_ms,
+        strategy_name=info.name,
+        plugin_manager=pm,
+    )
+    started = time.perf_counter()
+    result = strategy_obj.search(problem)
+    seconds = time.perf_counter() - started
+    report = search_report(result, problem, options, dataset, data_dir)
+    report["seconds"] = seconds
+    report["summary"] = strategy_obj.summary(result)
+    json_path = write_json(out / "result.json", report)
+    png_path = plot_search(report, out / "front.png", lambda ax: strategy_obj.plot(result, ax))
+    if as_json:
+        print_json(report)
+        return
+    print_search(report)
+    console.print(f"wrote {json_path} and {png_path} ({seconds:.1f} s)")
+
+
+def search_report(result, problem, options: dict, dataset: str, data_dir) -> dict[str, Any]:
+    """JSON-ready report: front with provenance, best, measurements spent, truth when known."""
+    space, accuracy = problem.space, problem.accuracy
+
+    def row(e) -> dict[str, Any]:
+        return {
+            "arch": space.format(e.arch),
+            "latency_ms": e.latency_ms,
+            "latency_source": e.latency_source,
+            "accuracy": e.accuracy,
+            "report_accuracy": accuracy.report_accuracy(e.arch),
+            "index": e.index,
+        }
+
+    return {
+        "strategy": result.strategy,
+        "strategy_options": {
+            k: v
+            for k, v in options.items()
+            if isinstance(v, str | int | float | bool | dict | list) and k != "show_progress"
+        },
+        "space": space.name,
+        "target": problem.latency.name,
+        "seed": problem.seed,
+        "budget": problem.budget,
+        "latency_limit_ms": problem.latency_limit_ms,
+        "search_accuracy": accuracy.search_label,
+        "report_accuracy": accuracy.report_label,
+        "evaluations": result.evaluations,
+        "target_measurements": result.extra.get("target_measurements", result.evaluations),
+        "latency_sources": sorted({e.latency_source for e in result.history}),
+        "front": [row(e) for e in result.front],
+        "best": None if result.best is None else row(result.best),
+        "extra": result.extra,
+        "truth": truth_report(result, problem, dataset, data_dir),
+    }
+
+
+def truth_report(result, problem, dataset: str, data_dir) -> dict[str, Any] | None:
+    """The search scored against the true front, when the target tabulates the whole space."""
+    from hwnas.arena import ground_truth, score
+    from hwnas.latency import recorded_devices
+
+    name = problem.latency.name
+    device = name.split("/", 1)[-1]
+    if not name.startswith(f"{problem.space.name}/") or device not in recorded_devices(
+        problem.space.name
+    ):
+        return None
+    try:
+        truth = ground_truth(problem.space.name, device, dataset, data_dir)
+    except HwnasError:
+        return None  # a partial table (sampled spaces): no true front
+    scored = score(result, truth)
+    return {
+        "hv_ratio": scored["hv_ratio"],
+        "hv": scored["hv"],
+        "true_hv": truth.true_hv,
+        "regret": scored["regret"],
+        "latency_budgets_ms": truth.budgets_ms.tolist(),
+        "true_front": [
+            {"latency_ms": float(truth.lat[r]), "report_accuracy": float(truth.report_acc[r])}
+            for r in truth.true_front
+        ],
+        "protocol": "arena scoring (hwnas.arena.score, benchmarks/PROTOCOLS.md): front scored "
+        "with report accuracy, normalised HV vs the true front",
+    }
+
+
+def print_search(report: dict[str, Any]) -> None:
+    """The people's view of a search: the front, what it cost, the strategy's own summary."""
+    table = Table(
+        "latency ms",
+        "source",
+        "search acc",
+        "report acc",
+        "architecture",
+        box=box.SIMPLE_HEAD,
+        title=f"{report['strategy']} on {report['target']} ({report['space']}): "
+        f"{len(report['front'])} on the front, {report['target_measurements']} target "
+        "measurements",
+    )
+    for p in report["front"]:
+        table.add_row(
+            fmt(p["latency_ms"], 4),
+            p["latency_source"],
+            fmt(p["accuracy"], 2),
+            fmt(p.get("report_accuracy"), 2),
+            p["arch"],
+        )
+    wide_console().print(table)
+    for line in report["summary"]:
+        console.print(line, highlight=False, soft_wrap=True)
+    if report["truth"]:
+        console.print(f"HV ratio vs the true front: {report['truth']['hv_ratio']:.3f}")
+
+
+def plot_search(report: dict[str, Any], path: Path, extras=None) -> Path:
+    """PNG: the front (and the true front when known, and the limit); ``extras(ax)`` adds more.
+
+    ``extras`` returns an optional line for the title (the strategy's
+    :meth:`~hwnas.strategy.Strategy.plot`).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5.5), dpi=110)
+    if report["truth"]:
+        true = report["truth"]["true_front"]
+        ax.step(
+            [p["latency_ms"] for p in true],
+            [p["report_accuracy"] for p in true],
+            where="post",
+            color="black",
+            lw=1.4,
+            label=f"true front ({len(true)})",
+        )
+    front = report["front"]
+    sources = ", ".join(sorted({p["latency_source"] for p in front})) or "-"
+    label = f"{report['strategy']} front ({len(front)}; latency {sources})"
+    if report["truth"]:
+        label += f", HV ratio {report['truth']['hv_ratio']:.3f}"
+    limit = report["latency_limit_ms"]
+    ax.plot(
+        [p["latency_ms"] for p in front],
+        [p["report_accuracy"] for p in front],
+        "o-",
+        ms=4,
+        lw=0.8,
+        drawstyle="steps-post",
+        color="tab:red",
+        label=label,
+    )
+    if limit is not None:
+        ax.axvline(limit, color="grey", ls="--", lw=1, label=f"limit {limit:g} ms")
+        over = [p for p in front if p["latency_ms"] > limit]
+        if over:
+            ax.plot(
+                [p["latency_ms"] for p in over],
+                [p["report_accuracy"] for p in over],
+                "x",
+                color="black",
+                ms=7,
+                label=f"over the limit ({len(over)})",
+            )
+    title = (
+        f"{report['space']} on {report['target']}: {report['target_measurements']} target "
+        "measurements"
+    )
+    extra_title = extras(ax) if extras is not None else None
+    if extra_title:
+        title += f"\n{extra_title}"
+    ax.set_xlabel(f"latency on {report['target']} (ms)")
+    ax.set_ylabel(f"accuracy (%) [{report['report_accuracy']}]")
+    ax.set_title(title, fontsize=8)
+    if report["truth"] and front:
+        accs = [p["report_accuracy"] for p in report["truth"]["true_front"]]
+        ax.set_ylim(float(np.percentile(accs, 10)) - 2, max(accs) + 0.5)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``hwnas search`` to the main app (extra ``--KEY VALUE`` flags go to the strategy)."""
+    app.command(
+        "search",
+        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    )(search)

@@ -1,0 +1,188 @@
+"""Latency models of live targets for proxy transfer: whole architectures measured end to end.
+
+:class:`MeasuredLatencyModel` answers an architecture by compiling and timing
+the *whole network* (``space.arch_workload``) on a live target through
+:func:`hwnas.profile.profile_workloads` (isolated workers, every result
+committed to the :class:`~hwnas.store.LatencyStore`, known ones reused).
+Answers are ``source="measured"``. ``prefetch(archs)`` measures a batch in
+one worker session (a worker start costs seconds); the proxy strategy calls
+it before evaluating a batch, so a batch costs no more target measurements
+than evaluating its members one by one.
+
+As a *proxy*, a measured model answers only what was measured:
+``pool_archs()`` lists the architectures measured so far (or the ``pool``
+given at construction), and the strategy restricts its candidate pool to them.
+A proxy that answers every architecture of a live target cheaply is
+:class:`hwnas.predict.StoreLatencyModel` (per-layer measurements plus kernel
+predictors); :func:`resolve_latency_model` uses it for ``role="proxy"`` when
+the store holds a layer table for the target.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from hwnas.errors import HwnasError
+from hwnas.latency import Latency, LatencyModel
+from hwnas.space import Architecture, SearchSpace
+
+
+class MeasuredLatencyModel(LatencyModel):
+    """End-to-end measured latency of ``space`` architectures on live ``target`` (ms)."""
+
+    def __init__(
+        self,
+        target: str,
+        space: SearchSpace,
+        store,
+        options: dict[str, Any] | None = None,
+        protocol=None,
+        workers: int = 1,
+        timeout_s: float = 600.0,
+        show_progress: bool = False,
+        pool: Sequence[Architecture] | None = None,
+        batch: int = 1,
+    ) -> None:
+        self.target = target
+        self.name = target
+        self.search_space = space
+        self.space = space.name
+        self.store = store
+        self.options = dict(options or {})
+        self.protocol = protocol
+        self.workers = workers
+        self.timeout_s = timeout_s
+        self.show_progress = show_progress
+        self.batch = batch
+        self._pool = list(pool) if pool is not None else None
+        self._ms: dict[Architecture, float] = {}
+        self.measurements: dict[Architecture, Any] = {}  # arch -> hwnas.timing.Measurement
+        self.new_measurements = 0
+        self.reused = 0
+        self.fingerprint_key: str | None = None
+
+    def prefetch(self, archs: Sequence[Architecture]) -> None:
+        """Measure (or read from the store) every architecture not answered yet, in one run."""
+        from hwnas.profile import profile_workloads
+
+        todo = [a for a in dict.fromkeys(archs) if a not in self._ms]
+        if not todo:
+            return
+        workloads = {a: self.search_space.arch_workload(a, self.batch) for a in todo}
+        result = profile_workloads(
+            self.target,
+            self.options,
+            list(workloads.values()),
+            self.store,
+            self.protocol,
+            workers=self.workers,
+            timeout_s=self.timeout_s,
+            show_progress=self.show_progress,
+        )
+        self.fingerprint_key = result.target.fingerprint_key
+        self.new_measurements += result.measured
+        self.reused += result.reused
+        for arch, workload in workloads.items():
+            m = result.results.get(workload.key)
+            if m is not None and m.ok:
+                self._ms[arch] = float(m.median_ms)
+                self.measurements[arch] = m
+
+    def latency(self, arch: Architecture) -> Latency:
+        """Measured end-to-end latency (one-line error when the measurement failed)."""
+        if arch not in self._ms:
+            self.prefetch([arch])
+        if arch not in self._ms:
+            raise HwnasError(
+                f"{self.target}: measuring {self.search_space.format(arch)[:60]}... failed",
+                "see the store's failed rows ('hwnas store export')",
+            )
+        return Latency(self._ms[arch], "measured")
+
+    def latencies(self, archs: Sequence[Architecture]) -> np.ndarray:
+        """Measured latencies of many architectures (one measurement run for the new ones)."""
+        self.prefetch(archs)
+        return np.array([self.latency(a).ms for a in archs], dtype=float)
+
+    def pool_archs(self) -> list[Architecture]:
+        """The architectures this model can answer without measuring more."""
+        if self._pool is not None:
+            return list(self._pool)
+        return list(self._ms)
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Target name, space and store fingerprint key (once something was measured)."""
+        return {
+            "model": self.name,
+            "space": self.space,
+            "source": "measured end to end (arch_workload)",
+            "fingerprint_key": self.fingerprint_key,
+        }
+
+
+def resolve_latency_model(
+    name: str,
+    space: SearchSpace,
+    role: str = "target",
+    data_dir: str | os.PathLike | None = None,
+    store_path: str | os.PathLike | None = None,
+    options: dict[str, Any] | None = None,
+    plugin_manager=None,
+) -> LatencyModel:
+    """A :class:`LatencyModel` of ``space`` on target ``name`` (recorded or live).
+
+    Recorded names (``nb201/pixel3``) give the recorded table; a recorded
+    table of another space is a one-line error (no shared architectures). A
+    live target gives, for ``role="target"``, a :class:`MeasuredLatencyModel`;
+    for ``role="proxy"``, the store's :class:`~hwnas.predict.StoreLatencyModel`
+    when the store has layer measurements of the target, else a measured model.
+    """
+    from hwnas.manager import get_plugin_manager
+
+    pm = plugin_manager or get_plugin_manager()
+    info = pm.get("target", name)
+    options = dict(options or {})
+    if getattr(info.spec, "recorded", False):
+        if data_dir is not None:
+            options.setdefault("data_dir", str(data_dir))
+        model = pm.create("target", info.name, **options)
+        if model.space != space.name:
+            raise HwnasError(
+                f"{info.name} answers {model.space} architectures, not {space.name}: "
+                "no shared architectures",
+                f"use a {space.name}/<device> target",
+            )
+        return model
+    from hwnas.store import LatencyStore
+    from hwnas.store import default_store
+
+    try:
+        space.arch_workload(space.sample(np.random.default_rng(0)))
+    except HwnasError:
+        raise HwnasError(
+            f"live target {info.name!r} cannot run {space.name} architectures "
+            "(the space builds no network)",
+            "use a space with a network builder, such as hurricane, or a recorded target",
+        ) from None
+    store = LatencyStore(store_path or default_store())
+    if role == "proxy":
+        from hwnas.profile import probe_target
+
+        fp = probe_target(info.name, options, pm).fingerprint_key
+        if hasattr(space, "layer_workload") and store.keys(fp):
+            from hwnas.predict.model import StoreLatencyModel
+
+            try:
+                model = StoreLatencyModel(space, store, fp, name=info.name)
+            except HwnasError:
+                model = None
+            if model is not None:
+                whole = model.stored_whole_archs()
+                if whole:
+                    model.calibrate(list(whole), list(whole.values()))
+                return model
+    return MeasuredLatencyModel(info.name, space, store, options)

@@ -1,1 +1,0 @@
-"""PNAG: a budget-conditioned architecture generator (one model for every latency budget)."""

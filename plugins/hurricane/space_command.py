@@ -1,0 +1,87 @@
+"""CLI: ``hwnas space generate`` — a hardware-specific HURRICANE space for one target."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from hwnas.cli.common import JsonFlag, OptionList, console, load_space, parse_options, print_json
+from hwnas.cli.common import ConfigOption, StoreOption, TargetOptions
+from hwnas.store import default_store
+from hwnas.config import load_config, target_options
+
+
+def generate(
+    target: Annotated[str, typer.Option(help="Live target whose latencies choose the ops.")],
+    option: OptionList = None,
+    target_option: TargetOptions = None,
+    config: ConfigOption = None,
+    alpha: Annotated[float, typer.Option(help="Score = (FLOPs*params)^alpha / latency.")] = 0.5,
+    p: Annotated[int, typer.Option("--p", help="Ops kept per layer.")] = 4,
+    explore: Annotated[int, typer.Option(help="Last layers that get one extra exploring op.")] = 4,
+    measure: Annotated[
+        int | None,
+        typer.Option(help="Measure at most N layer workloads (rest predicted); default all."),
+    ] = None,
+    calibrate: Annotated[
+        int, typer.Option(help="Whole architectures measured to calibrate the overhead.")
+    ] = 5,
+    store: StoreOption = None,
+    out: Annotated[Path | None, typer.Option(help="Where to save the space (JSON).")] = None,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    as_json: JsonFlag = False,
+) -> None:
+    """Generate TARGET's HURRICANE space: top-p ops per layer by score, plus exploring ops."""
+    from hwnas.plugins.hurricane.space_generation import build_generated_space
+    from hwnas.store import LatencyStore
+
+    space = load_space("hurricane", option)
+    cfg = load_config(config)
+    options = target_options(cfg, target, parse_options(target_option))
+    latency_store = LatencyStore(store or cfg.get("profile", {}).get("store") or default_store())
+    generated, _ = build_generated_space(
+        target,
+        options,
+        space,
+        latency_store,
+        alpha,
+        p,
+        explore,
+        measure,
+        calibrate,
+        progress and not as_json,
+    )
+    path = generated.save(out or Path("runs") / f"space-{target}-{space.profile.name}.json")
+    data = generated.to_dict()
+    data["path"] = str(path)
+    if as_json:
+        print_json(data)
+        return
+    print_generated(data)
+    console.print(f"wrote {path}")
+
+
+def print_generated(data: dict[str, Any]) -> None:
+    """Per layer: kept ops (exploring op marked) with score and latency provenance."""
+    table = Table("layer", "kept ops (score; ms; m=measured p=predicted)", "exploring")
+    for layer in data["layers"]:
+        scores = {s["op"]: s for s in layer["scores"]}
+        cells = [
+            f"{op} ({scores[op]['score']:.3g}; {scores[op]['ms']:.3f}; {scores[op]['source'][0]})"
+            for op in layer["ops"]
+            if op != layer["exploring"]
+        ]
+        table.add_row(str(layer["index"]), ", ".join(cells), layer["exploring"] or "")
+    console.print(table)
+    notes = data["notes"]
+    console.print(
+        f"target {data['target']} ({data['fingerprint']}), alpha {data['alpha']}, p {data['p']}: "
+        f"{data['size']:.3g} architectures (full space {notes['full_size']:.3g}); fastest "
+        f"{notes['fastest_ms_generated']:.3f} ms (full space {notes['fastest_ms_full']:.3f} ms, "
+        f"predicted by the layer model); latency cells measured "
+        f"{notes['latency_cells_measured']}/{notes['latency_cells']}",
+        highlight=False,
+    )

@@ -1,0 +1,172 @@
+"""Hardware-specific HURRICANE spaces: keep, per layer, the ops this target runs well.
+
+Zhang et al., "Fast Hardware-Aware Neural Architecture Search" (CVPRW 2020):
+for learnable layer ``i`` and op ``o``::
+
+    score(i, o) = (FLOPs(i, o) * params(i, o)) ** alpha / latency(i, o, target)
+
+keep the ``p`` best-scored ops per layer and, in the last ``explore_layers``
+layers, one extra *exploring* op chosen for accuracy capacity (the largest
+FLOPs x params among the ops not kept). ``alpha = 0`` keeps the fastest ops;
+``alpha = 0.5`` scores roughly FLOPs per millisecond (the target's efficiency
+on that op); larger ``alpha`` favours capacity. Latencies come from the
+target's latency model: measured where the store has a measurement, predicted
+by the XGBoost kernel predictor elsewhere, and every score says which.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hwnas.errors import HwnasError
+from hwnas.spaces.hurricane.generated import GeneratedSpace, OpScore
+from hwnas.spaces.hurricane.space import HurricaneSpace
+
+
+def score_ops(
+    space: HurricaneSpace, latency: dict[tuple[int, str], dict], alpha: float
+) -> list[list[OpScore]]:
+    """Score every op of every layer: ``(FLOPs * params) ** alpha / latency_ms``."""
+    scores = []
+    for i, position in enumerate(space.positions):
+        row = []
+        for op in position.choices:
+            cost = space.layer_cost(i, op)
+            cell = latency[(i, op)]
+            ms = float(cell["ms"])
+            if ms <= 0:
+                raise HwnasError(f"layer {i} {op}: latency {ms} ms is not positive")
+            capacity = float(cost.flops) * float(max(cost.params, 1))
+            row.append(
+                OpScore(op, ms, cell["source"], cost.flops, cost.params, capacity**alpha / ms)
+            )
+        scores.append(row)
+    return scores
+
+
+def fixed_space(
+    space: HurricaneSpace,
+    ops: list[str],
+    latency: dict[tuple[int, str], dict],
+    target: str,
+    fingerprint: str,
+    alpha: float = 0.5,
+) -> GeneratedSpace:
+    """A hand-designed space (the same ``ops`` in every layer), scored like a generated one.
+
+    The baseline of the space-generation ablation: a_win0 is still the
+    top-scored of ``ops`` per layer, so only the candidate set differs.
+    """
+    narrowed = space.restrict([ops] * len(space.positions))
+    scores = score_ops(narrowed, latency, alpha)
+    return GeneratedSpace(
+        space_options=dict(space.options),
+        ops=[list(ops) for _ in space.positions],
+        exploring=[None] * len(space.positions),
+        scores=scores,
+        target=target,
+        fingerprint=fingerprint,
+        alpha=float(alpha),
+        p=len(ops),
+        explore_layers=0,
+        notes={"hand_designed": True},
+    )
+
+
+def generate_space(
+    space: HurricaneSpace,
+    latency: dict[tuple[int, str], dict],
+    target: str,
+    fingerprint: str,
+    alpha: float = 0.5,
+    p: int = 4,
+    explore_layers: int = 4,
+) -> GeneratedSpace:
+    """Keep the top ``p`` ops per layer; add one exploring op in the last ``explore_layers``.
+
+    ``latency`` maps (layer, op) to ``{"ms": ..., "source": "measured"|"predicted"}``
+    (see :func:`hwnas.predict.build.layer_table`).
+    """
+    n = len(space.positions)
+    if alpha < 0:
+        raise HwnasError(f"alpha must be >= 0, got {alpha}", "e.g. --alpha 0.5")
+    widths = {len(p_.choices) for p_ in space.positions}
+    if not 1 <= p <= min(widths):
+        raise HwnasError(f"p must be in 1..{min(widths)}, got {p}", "e.g. --p 4")
+    if not 0 <= explore_layers <= n:
+        raise HwnasError(f"explore layers must be in 0..{n}, got {explore_layers}", "e.g. 4")
+    scores = score_ops(space, latency, alpha)
+    ops, exploring = [], []
+    for i, row in enumerate(scores):
+        ranked = sorted(row, key=lambda s: -s.score)
+        kept = [s.op for s in ranked[:p]]
+        explore = None
+        rest = [s for s in row if s.op not in kept]
+        if i >= n - explore_layers and rest:
+            explore = max(rest, key=lambda s: (s.flops * s.params, -s.ms)).op
+            kept.append(explore)
+        ops.append(kept)
+        exploring.append(explore)
+    measured = sum(s.source == "measured" for row in scores for s in row)
+    total = sum(len(row) for row in scores)
+    return GeneratedSpace(
+        space_options=dict(space.options),
+        ops=ops,
+        exploring=exploring,
+        scores=scores,
+        target=target,
+        fingerprint=fingerprint,
+        alpha=float(alpha),
+        p=int(p),
+        explore_layers=int(explore_layers),
+        notes={"latency_cells_measured": measured, "latency_cells": total},
+    )
+
+
+def build_generated_space(
+    target: str,
+    options: dict[str, Any],
+    space,
+    store,
+    alpha: float,
+    p: int,
+    explore: int,
+    measure: int | None,
+    calibrate: int,
+    show_progress: bool,
+):
+    """Measure (or reuse) the target's layer table, then score and keep ops per layer."""
+    from hwnas.predict.build import fastest_latency_ms, layer_latency_model, layer_table
+
+    if getattr(space, "restricted", False):
+        raise HwnasError(
+            "space generation starts from the full 32-op space", "drop -o generated=/-o ops="
+        )
+    model = layer_latency_model(
+        target,
+        options,
+        space,
+        store,
+        measure=measure,
+        calibrate=calibrate,
+        show_progress=show_progress,
+    )
+    generated = generate_space(
+        space,
+        layer_table(model, space),
+        target,
+        model.fingerprint_key,
+        alpha=alpha,
+        p=p,
+        explore_layers=explore,
+    )
+    reduced = generated.space()
+    generated.notes.update(
+        {
+            "latency_model": model.fingerprint(),
+            "fastest_ms_full": fastest_latency_ms(model, space),
+            "fastest_ms_generated": fastest_latency_ms(model, reduced),
+            "full_size": space.size,
+        }
+    )
+    return generated, model

@@ -1,0 +1,638 @@
+"""Built-in strategy ``hurricane``: hardware-specific space, then two-stage one-shot search.
+
+Zhang et al., "Fast Hardware-Aware Neural Architecture Search" (CVPRW 2020):
+
+1. **Space generation** for the target (:mod:`hwnas.plugins.hurricane.space_generation`):
+   per layer the ``p`` ops with the best ``(FLOPs*params)^alpha / latency``, plus
+   an exploring op in the last ``explore_layers`` layers. Latencies come from
+   the target's layer model (measured, XGBoost-predicted where not measured,
+   overhead calibrated on whole networks measured end to end).
+2. **a_win0** takes the top-scored op of every layer.
+3. **Stage 1**: layers ``t..n-1`` are searched, the first ``t`` fixed to a_win0;
+   the SPOS supernet trains until its panel accuracy stops improving, then
+   aging evolution under the latency limit gives a_win1.
+4. **Stage 2**: the first ``t`` layers are searched, the rest fixed to a_win1;
+   the supernet keeps its weights and trains on, evolution gives a_win2.
+   ``t = 0`` is the one-stage baseline (all layers searched at once).
+
+Supernet training runs in chunks of ``chunk_steps`` SGD steps (cosine within
+a chunk, i.e. warm restarts); after each chunk the mean accuracy of a fixed
+panel of paths is measured and training stops when the panel's best has not
+grown by ``min_delta`` points for two chunks (once it is 5 points above
+chance), or at ``max_steps``.
+The iterations a stage needs are therefore measured, not set. Everything is
+saved in ``workdir`` (the ``--out`` folder): the generated space, supernet
+weights, chunk checkpoints and stage results; a rerun resumes where the last
+one stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import hwnas
+from hwnas.errors import HwnasError
+from hwnas.problem import BudgetExhausted, Evaluation, Problem
+from hwnas.strategy import SearchResult, Strategy
+
+
+@dataclass
+class StageReport:
+    """What one stage did: searched layers, training spent, evaluations, winner."""
+
+    stage: int
+    searched_layers: list[int]
+    steps: int
+    images: int
+    train_seconds: float
+    panel_accuracy: list[float]
+    search_seconds: float
+    evaluations: int
+    winner: list[str]
+    winner_latency_ms: float
+    winner_accuracy: float
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Hurricane(Strategy):
+    """HURRICANE: generate the target's space, then two-stage SPOS search under a latency limit.
+
+    Options (``-s KEY=VALUE``): ``t`` (8; layers fixed in stage 1, 0 = one
+    stage), ``alpha`` (0.5), ``p`` (4), ``explore_layers`` (4), ``generated``
+    (a saved space instead of generating), ``measure`` (layer workloads to
+    measure, rest predicted; None = all), ``calibrate`` (5 whole networks),
+    ``data_dir`` (images; default Fashion-MNIST), ``chunk_steps`` (50),
+    ``max_steps`` (300 per stage), ``min_delta`` (1.0 point; stop when the
+    panel's best has not grown by it for ``patience`` = 2 chunks), ``panel`` (6),
+    ``batch_size`` (128), ``lr`` (0.1), ``population``/``tournament`` (50/10),
+    ``scratch_epochs`` (0.5), ``val_images`` (500), ``bn_images`` (128),
+    ``threads`` (torch threads; default torch's choice, one per core).
+    The evaluation budget (``--evals``, default 160) is split evenly between
+    the stages; the paper evaluates 1,000 per search (``--evals 1000``), which
+    on a 2-core CPU costs about 10 minutes more.
+    """
+
+    name = "hurricane"
+
+    def __init__(
+        self,
+        t: int = 8,
+        alpha: float = 0.5,
+        p: int = 4,
+        explore_layers: int = 4,
+        generated: str | None = None,
+        measure: int | None = None,
+        calibrate: int = 5,
+        data_dir: str | None = None,
+        workdir: str | None = None,
+        chunk_steps: int = 50,
+        max_steps: int = 300,
+        min_delta: float = 1.0,
+        panel: int = 6,
+        batch_size: int = 128,
+        lr: float = 0.1,
+        population: int = 50,
+        tournament: int = 10,
+        scratch_epochs: float = 0.5,
+        val_images: int = 500,
+        bn_images: int = 128,
+        threads: int | None = None,
+        show_progress: bool = True,
+    ) -> None:
+        if t < 0:
+            raise HwnasError(f"hurricane: t must be >= 0, got {t}", "e.g. -s t=8 (0 = one stage)")
+        if chunk_steps < 1 or max_steps < chunk_steps:
+            raise HwnasError(
+                "hurricane: need 1 <= chunk_steps <= max_steps",
+                "e.g. -s chunk_steps=100 -s max_steps=2000",
+            )
+        self.t = int(t)
+        self.alpha, self.p, self.explore_layers = float(alpha), int(p), int(explore_layers)
+        self.generated_path = generated
+        self.measure = None if measure is None else int(measure)
+        self.calibrate = int(calibrate)
+        self.data_dir = data_dir
+        self.workdir = Path(workdir) if workdir else None
+        self.chunk_steps, self.max_steps = int(chunk_steps), int(max_steps)
+        self.min_delta, self.panel = float(min_delta), int(panel)
+        self.batch_size, self.lr = int(batch_size), float(lr)
+        self.population, self.tournament = int(population), int(tournament)
+        self.scratch_epochs = float(scratch_epochs)
+        self.val_images, self.bn_images = int(val_images), int(bn_images)
+        self.threads = threads
+        self.show_progress = show_progress
+        self._extra: dict[str, Any] = {}
+        self._last_stage: list[Evaluation] = []
+
+    # -- the search ------------------------------------------------------------
+    def ask_and_tell(self, problem: Problem) -> None:
+        """Generate the space, run the stages, then measure and retrain the winner."""
+        from hwnas.profile import probe_target
+        from hwnas.plugins.hurricane.supernet.data import load_for_space
+
+        live = live_target(problem)
+        if self.threads:
+            import torch
+
+            torch.set_num_threads(self.threads)
+        space = problem.space
+        if getattr(space, "name", "") != "hurricane":
+            raise HwnasError(
+                f"strategy hurricane searches the hurricane space, not {space.name!r}",
+                "use --space hurricane (the default for this strategy)",
+            )
+        if problem.latency_limit_ms is None:
+            raise HwnasError(
+                "strategy hurricane needs a latency limit", "pass --latency-ms (see the README)"
+            )
+        workdir = self.workdir or Path("runs") / "hurricane"
+        workdir.mkdir(parents=True, exist_ok=True)
+        images = load_for_space(space, self.data_dir)
+        self._known = len(
+            live["store"].keys(probe_target(live["target"], live["options"]).fingerprint_key)
+        )
+        generated, layer_model = self._space(problem, live, workdir)
+        self._extra["generated_space"] = {
+            "path": str(workdir / "space.json"),
+            "size": generated.size,
+            "ops": generated.ops,
+            "exploring": generated.exploring,
+            "notes": {k: v for k, v in generated.notes.items() if k != "latency_model"},
+        }
+        gspace = generated.space()
+        winner = feasible_start(generated, layer_model, problem.latency_limit_ms, self.t)
+        self._extra["a_win0"] = list(generated.initial_winner())
+        self._extra["a_win0_used"] = list(winner)
+        train, val, test = images.splits(val_size=min(5000, len(images.train_y) // 5), seed=0)
+        supernet = self._supernet(gspace, problem.seed)
+        stages = self._plan(len(gspace.positions))
+        self._layer_model = layer_model
+        self._budgets = split_budget(problem.remaining, len(stages))
+        reports = []
+        for number, searched in enumerate(stages, start=1):
+            report, winner = self._stage(
+                problem, number, searched, gspace, winner, supernet, train, val, workdir
+            )
+            reports.append(report)
+        self._extra["stages"] = [
+            {k: v for k, v in asdict(r).items() if k != "history"} for r in reports
+        ]
+        self._extra["supernet_steps"] = sum(r.steps for r in reports)
+        self._extra["supernet_seconds"] = sum(r.train_seconds for r in reports)
+        self._final(problem, live, gspace.full().architecture(winner), train, test, workdir)
+
+    def _space(self, problem: Problem, live: dict[str, Any], workdir: Path):
+        from hwnas.predict.build import layer_latency_model
+        from hwnas.plugins.hurricane.space_generation import GeneratedSpace, build_generated_space
+
+        path = workdir / "space.json"
+        full = problem.space.full()
+        resumed = self.generated_path is None and path.exists()
+        source = self.generated_path or (path if resumed else None)
+        if source is not None:
+            generated = GeneratedSpace.load(source)
+            if generated.space_options != full.options:
+                raise HwnasError(
+                    f"generated space {source} is for hurricane {generated.space_options}, "
+                    f"not {full.options}",
+                    "generate it with the same -o options, or drop -s generated=",
+                )
+            model = layer_latency_model(
+                live["target"],
+                live["options"],
+                full,
+                live["store"],
+                measure=0 if resumed else self.measure,
+                calibrate=self.calibrate,
+                show_progress=self.show_progress,
+            )
+            if generated.fingerprint != model.fingerprint_key:
+                raise HwnasError(
+                    f"generated space {source} was made for {generated.target} "
+                    f"({generated.fingerprint}), not this {live['target']} "
+                    f"({model.fingerprint_key})",
+                    "regenerate it for this target, or use another --out folder",
+                )
+        else:
+            generated, model = build_generated_space(
+                live["target"],
+                live["options"],
+                full,
+                live["store"],
+                self.alpha,
+                self.p,
+                self.explore_layers,
+                self.measure,
+                self.calibrate,
+                self.show_progress,
+            )
+        generated.save(path)
+        return generated, model
+
+    def _plan(self, n: int) -> list[list[int]]:
+        t = min(self.t, n)
+        if t == 0:
+            return [list(range(n))]
+        return [list(range(t, n)), list(range(t))]
+
+    def _supernet(self, gspace, seed: int):
+        from hwnas.plugins.hurricane.supernet.model import Supernet
+
+        return Supernet(gspace, seed=seed)
+
+    def _stage(
+        self,
+        problem: Problem,
+        number: int,
+        searched: Sequence[int],
+        gspace,
+        winner: Sequence[str],
+        supernet,
+        train,
+        val,
+        workdir: Path,
+    ) -> tuple[StageReport, list[str]]:
+        done = workdir / f"stage{number}.json"
+        weights = workdir / f"stage{number}-supernet.pt"
+        choices = [
+            list(gspace.positions[i].choices) if i in searched else [winner[i]]
+            for i in range(len(gspace.positions))
+        ]
+        if done.exists() and weights.exists():
+            report = StageReport(**json.loads(done.read_text(encoding="utf-8")))
+            load_weights(supernet, weights)
+            self._replay(problem, gspace, report)
+            stage_problem = self._stage_problem(
+                problem, number, gspace, choices, supernet, train, val
+            )
+            problem.accuracy = stage_problem.accuracy
+            return report, list(report.winner)
+        training = self._train(
+            supernet, choices, train, val, problem.seed + number, workdir, number
+        )
+        save_weights(supernet, weights)
+        started = time.perf_counter()
+        stage_problem = self._stage_problem(problem, number, gspace, choices, supernet, train, val)
+        from hwnas.plugins.evolution import AgingEvolution
+
+        with contextlib.suppress(BudgetExhausted):
+            seeds = stage_seeds(self._layer_model, stage_problem, winner)
+            AgingEvolution(self.population, self.tournament, initial=seeds).ask_and_tell(
+                stage_problem
+            )
+        feasible = [e for e in stage_problem.history if stage_problem.feasible(e)]
+        if not feasible:
+            raise HwnasError(
+                f"hurricane stage {number}: no evaluated architecture met "
+                f"{problem.latency_limit_ms} ms",
+                "raise --latency-ms or --evals",
+            )
+        best = max(feasible, key=lambda e: e.accuracy)
+        report = StageReport(
+            stage=number,
+            searched_layers=list(searched),
+            steps=training["steps"],
+            images=training["images"],
+            train_seconds=training["seconds"],
+            panel_accuracy=training["panel"],
+            search_seconds=time.perf_counter() - started,
+            evaluations=len(stage_problem.history),
+            winner=list(best.arch.choices),
+            winner_latency_ms=best.latency_ms,
+            winner_accuracy=best.accuracy,
+            history=[evaluation_row(gspace, e) for e in stage_problem.history],
+        )
+        self._adopt(problem, stage_problem.history)
+        problem.accuracy = stage_problem.accuracy  # the front is judged by the last supernet
+        done.write_text(json.dumps(asdict(report)) + "\n", encoding="utf-8")
+        return report, list(best.arch.choices)
+
+    def _stage_problem(self, problem, number, gspace, choices, supernet, train, val):
+        from hwnas.plugins.hurricane.supernet.evaluate import SupernetAccuracy
+
+        stage_space = gspace.restrict(choices)
+        return Problem(
+            stage_space,
+            self._layer_model,
+            SupernetAccuracy(stage_space, self._evaluator(supernet, train, val)),
+            budget=self._budgets[number - 1],
+            seed=int(problem.rng.integers(2**31)),
+            latency_limit_ms=problem.latency_limit_ms,
+            strategy_name=self.name,
+            plugin_manager=problem.plugin_manager,
+        )
+
+    def _adopt(self, problem: Problem, history: Sequence[Evaluation]) -> None:
+        """Count a stage's evaluations in the outer problem (its budget and history)."""
+        self._last_stage = []
+        for e in history:
+            if problem.remaining <= 0:
+                break
+            adopted = Evaluation(
+                e.arch, e.latency_ms, e.latency_source, e.accuracy, problem.evaluations
+            )
+            problem.history.append(adopted)
+            self._last_stage.append(adopted)
+
+    def _replay(self, problem: Problem, gspace, report: StageReport) -> None:
+        """Re-add a finished stage's evaluations (resumed run) without evaluating again."""
+        history = [
+            Evaluation(
+                gspace.full().parse(r["arch"]),
+                r["latency_ms"],
+                r["latency_source"],
+                r["accuracy"],
+                0,
+            )
+            for r in report.history
+        ]
+        self._adopt(problem, history)
+
+    def _evaluator(self, supernet, train, val):
+        from hwnas.plugins.hurricane.supernet.evaluate import SubnetEvaluator
+
+        return SubnetEvaluator(
+            supernet, train, val, bn_batches=max(1, self.bn_images // 128), val_size=self.val_images
+        )
+
+    def _train(self, supernet, choices, train, val, seed, workdir, number) -> dict[str, Any]:
+        from hwnas.plugins.hurricane.supernet.train import TrainConfig, train_supernet
+
+        progress_path = workdir / f"stage{number}-progress.json"
+        state = {"steps": 0, "images": 0, "seconds": 0.0, "panel": [], "chunks": 0}
+        if progress_path.exists():
+            state = json.loads(progress_path.read_text(encoding="utf-8"))
+            load_weights(supernet, workdir / f"stage{number}-chunk-done.pt")
+        rng = np.random.default_rng(seed)
+        panel = [[c[int(rng.integers(len(c)))] for c in choices] for _ in range(self.panel)]
+        evaluator = self._evaluator(supernet, train, val)
+        checkpoint = workdir / f"stage{number}-chunk.pt"
+        bar = ChunkProgress(f"stage {number}: supernet", self.max_steps, self.show_progress)
+        bar.advance(state["steps"])
+        with bar:
+            chance = 100.0 / supernet.space.profile.num_classes
+            while state["steps"] < self.max_steps and not converged(
+                state["panel"], self.min_delta, chance
+            ):
+                config = TrainConfig(
+                    steps=self.chunk_steps,
+                    batch_size=self.batch_size,
+                    lr=self.lr,
+                    seed=seed * 1000 + state["chunks"],
+                    checkpoint_every=max(1, self.chunk_steps // 2),
+                )
+                stats = train_supernet(
+                    supernet,
+                    train,
+                    config,
+                    choices,
+                    checkpoint=checkpoint,
+                    resume=True,
+                    progress=bar.callback(state["steps"]),
+                )
+                evaluator.clear()
+                accuracy = float(np.mean([evaluator.accuracy(ops) for ops in panel]))
+                state["steps"] += stats.iterations
+                state["images"] += stats.images
+                state["seconds"] += stats.seconds
+                state["chunks"] += 1
+                state["panel"].append(accuracy)
+                save_weights(supernet, workdir / f"stage{number}-chunk-done.pt")
+                progress_path.write_text(json.dumps(state) + "\n", encoding="utf-8")
+                checkpoint.unlink(missing_ok=True)
+                bar.note(f"panel accuracy {accuracy:.1f}%")
+        return state
+
+    def _final(self, problem, live, arch, train, test, workdir: Path) -> None:
+        """Measure the winner end to end on the target, retrain it from scratch, export it."""
+        from hwnas.artifacts import export_winner
+        from hwnas.plugins.hurricane.supernet.scratch import train_from_scratch
+
+        space = problem.space.full()
+        measured = live["model"].latency(arch)
+        fp = self._layer_model.fingerprint_key
+        self._extra["target_measurements"] = len(live["store"].keys(fp)) - self._known
+        scratch_path = workdir / "scratch.json"
+        if scratch_path.exists():
+            scratch = json.loads(scratch_path.read_text(encoding="utf-8"))
+        else:
+            with ChunkProgress("winner: training from scratch", 1, self.show_progress) as bar:
+                result = train_from_scratch(
+                    space,
+                    arch,
+                    train,
+                    test,
+                    epochs=self.scratch_epochs,
+                    batch_size=self.batch_size,
+                    lr=self.lr,
+                    seed=problem.seed,
+                    progress=bar.follow,
+                )
+            scratch = {
+                "test_accuracy": result.test_accuracy,
+                "epochs": result.epochs,
+                "images": result.images,
+                "seconds": result.seconds,
+            }
+            import torch
+
+            torch.save(result.model.state_dict(), workdir / "winner.pt")
+            scratch_path.write_text(json.dumps(scratch) + "\n", encoding="utf-8")
+        files = export_winner(
+            space, arch, workdir, live["target"], live["options"], workdir / "winner.pt"
+        )
+        self._extra["final"] = {
+            "arch": space.format(arch),
+            "latency_ms": measured.ms,
+            "latency_source": f"{measured.source} end to end on {live['target']}",
+            "predicted_latency_ms": float(self._layer_model.latency(arch).ms),
+            "scratch": scratch,
+            "files": files,
+        }
+
+    # -- result -----------------------------------------------------------------
+    def search(self, problem: Problem) -> SearchResult:
+        """Run the stages; the front and best come from the last stage's supernet."""
+        self._extra = {}
+        self._last_stage = []
+        result = super().search(problem)
+        result.extra["latency_limit_ms"] = problem.latency_limit_ms
+        result.extra.update(self._extra)
+        return result
+
+    def front_candidates(self, problem: Problem) -> list[Evaluation]:
+        """The last stage's evaluations (earlier stages used a less-trained supernet)."""
+        return self._last_stage or list(problem.history)
+
+    def summary(self, result: SearchResult) -> list[str]:
+        """Per stage: layers, supernet steps, evaluations; the winner, measured and retrained."""
+        extra = result.extra
+        lines = [
+            f"stage {stage['stage']}: searched layers {stage['searched_layers'][0]}-"
+            f"{stage['searched_layers'][-1]}, supernet {stage['steps']} steps "
+            f"({stage['train_seconds']:.0f} s), {stage['evaluations']} evaluations "
+            f"({stage['search_seconds']:.0f} s) -> {stage['winner_accuracy']:.2f}% supernet "
+            f"accuracy at {stage['winner_latency_ms']:.3f} ms (layer model)"
+            for stage in extra.get("stages", [])
+        ]
+        final = extra.get("final")
+        if final:
+            scratch = final["scratch"]
+            lines.append(
+                f"[bold]winner[/bold] {final['arch']}\n"
+                f"  latency {final['latency_ms']:.3f} ms ({final['latency_source']}; layer model "
+                f"{final['predicted_latency_ms']:.3f} ms; limit {extra.get('latency_limit_ms')} ms)\n"
+                f"  test accuracy {scratch['test_accuracy']:.2f}% after {scratch['epochs']:.2g} "
+                f"epoch(s) from scratch ({scratch['seconds']:.0f} s)\n  files: "
+                + ", ".join(str(v) for v in final["files"].values())
+            )
+        return lines
+
+
+def live_target(problem: Problem) -> dict[str, Any]:
+    """The live target behind the problem's latency model (name, options, store, model)."""
+    model = problem.latency
+    if not all(hasattr(model, a) for a in ("target", "options", "store")):
+        raise HwnasError(
+            f"strategy hurricane needs a live target, not {getattr(model, 'name', model)!r}",
+            "pass a live target such as --target onnxruntime (see 'hwnas targets')",
+        )
+    return {"target": model.target, "options": model.options, "store": model.store, "model": model}
+
+
+def feasible_start(generated, model, limit_ms: float, t: int) -> list[str]:
+    """a_win0, with its fixed layers swapped to the fastest kept op when it cannot meet the limit.
+
+    Stage 1 fixes the first ``t`` layers to a_win0; if even the fastest choices
+    of the searched layers then miss ``limit_ms``, the fixed layers take their
+    fastest kept op instead (reported as ``a_win0_used``).
+    """
+    from hwnas.predict.build import fastest_architecture, fastest_latency_ms
+
+    gspace = generated.space()
+    winner = generated.initial_winner()
+    n = len(gspace.positions)
+    fixed = [[winner[i]] if i < t else list(gspace.positions[i].choices) for i in range(n)]
+    stage1 = gspace.restrict(fixed)
+    fastest = fastest_latency_ms(model, gspace)
+    if fastest > limit_ms:
+        full = fastest_latency_ms(model, gspace.full())
+        raise HwnasError(
+            f"--latency-ms {limit_ms:g} is below the fastest architecture of the generated space: "
+            f"{fastest:.3f} ms (the full 32-op space: {full:.3f} ms; predicted by the layer model)",
+            f"raise --latency-ms to at least {fastest:.3f}, or lower -s alpha to keep faster ops",
+        )
+    if fastest_latency_ms(model, stage1) <= limit_ms:
+        return list(winner)
+    fastest = fastest_architecture(model, gspace).choices
+    return [fastest[i] if i < t else op for i, op in enumerate(winner)]
+
+
+def stage_seeds(model, stage_problem: Problem, winner: Sequence[str]) -> list:
+    """The architectures a stage's evolution evaluates first.
+
+    The carried winner (a_win0 in stage 1, a_win1 in stage 2); when the layer
+    model says it misses the limit (a_win0's searched layers take the
+    top-scored, often heaviest ops), also the stage's fastest architecture,
+    which meets it whenever any architecture of the stage does.
+    """
+    from hwnas.predict.build import fastest_architecture
+
+    carried = stage_problem.space.architecture(winner)
+    limit = stage_problem.latency_limit_ms
+    if limit is None or float(np.asarray(model.latencies([carried]))[0]) <= limit:
+        return [carried]
+    return [carried, fastest_architecture(model, stage_problem.space)]
+
+
+def split_budget(total: int, stages: int) -> list[int]:
+    """Evaluations per stage: ``total`` split evenly (the first stages take the remainder)."""
+    if total < stages:
+        raise HwnasError(
+            f"hurricane needs at least one evaluation per stage ({stages}), got {total}",
+            "raise --evals",
+        )
+    return [total // stages + (1 if i < total % stages else 0) for i in range(stages)]
+
+
+def converged(
+    panel: Sequence[float], min_delta: float, chance: float = 0.0, patience: int = 2
+) -> bool:
+    """True once the panel's best accuracy has not grown by ``min_delta`` for ``patience`` chunks.
+
+    A panel still within 5 points of ``chance`` (100 / classes) has not started
+    learning yet; a flat start is not a plateau. Waiting ``patience`` chunks
+    keeps a slow start or one noisy panel reading from ending training early.
+    """
+    if len(panel) <= patience or max(panel) < chance + 5.0:
+        return False
+    return max(panel[-patience:]) < max(panel[:-patience]) + min_delta
+
+
+def evaluation_row(space, e: Evaluation) -> dict[str, Any]:
+    """JSON form of one evaluation."""
+    return {
+        "arch": space.format(e.arch),
+        "latency_ms": e.latency_ms,
+        "latency_source": e.latency_source,
+        "accuracy": e.accuracy,
+    }
+
+
+def save_weights(module, path: Path) -> None:
+    """Atomically save a module's state dict."""
+    import torch
+
+    tmp = path.with_suffix(".tmp")
+    torch.save(module.state_dict(), tmp)
+    tmp.replace(path)
+
+
+def load_weights(module, path: Path) -> None:
+    """Load a state dict saved by :func:`save_weights`."""
+    import torch
+
+    module.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+
+
+class ChunkProgress:
+    """A rich progress bar over supernet steps (silent when disabled)."""
+
+    def __init__(self, label: str, total: int, enabled: bool) -> None:
+        from hwnas.profile import progress_bar
+
+        self.enabled = enabled
+        self.progress = progress_bar(enabled)
+        self.task = self.progress.add_task(label, total=total)
+
+    def __enter__(self) -> ChunkProgress:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.__exit__(*exc)
+
+    def advance(self, steps: int) -> None:
+        """Move the bar to ``steps`` done."""
+        self.progress.update(self.task, completed=steps)
+
+    def callback(self, offset: int):
+        """A ``progress(done, total)`` callable for one chunk starting at ``offset`` steps."""
+        return lambda done, total: self.advance(offset + done)
+
+    def follow(self, done: int, total: int) -> None:
+        """A ``progress(done, total)`` callable that also sets the total."""
+        self.progress.update(self.task, completed=done, total=total)
+
+    def note(self, text: str) -> None:
+        """Show ``text`` in the bar's description."""
+        label = self.progress.tasks[0].description.split(" [")[0]
+        self.progress.update(self.task, description=f"{label} [{text}]")
