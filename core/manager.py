@@ -56,6 +56,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "hwnas.plugins.hurricane.plugin",
     "hwnas.plugins.pnag.plugin",
 )
+_LABELS = {"accuracy": "accuracy source"}  # kind -> how messages name it
 _DISCOVERY_HOOKS = {
     "target": "hwnas_targets",
     "strategy": "hwnas_strategies",
@@ -206,8 +207,9 @@ class PluginManager(pluggy.PluginManager):
         info = self.registry().get((kind, name.strip().lower()))
         if info is None:
             names = ", ".join(sorted(n for k, n in self.registry() if k == kind)) or "none"
+            label = _LABELS.get(kind, kind)
             raise UnknownPluginError(
-                f"unknown {kind} {name!r}", f"choose one of: {names}; see 'hwnas plugins'"
+                f"unknown {label} {name!r}", f"choose one of: {names}; see 'hwnas plugins'"
             )
         return info
 
@@ -229,8 +231,9 @@ class PluginManager(pluggy.PluginManager):
                 f"valid options: {_parameters(info.spec.factory)}",
             ) from exc
         instance = info.spec.factory(**options)
-        with contextlib.suppress(AttributeError):
-            instance.name = info.name
+        if kind != "accuracy":  # an accuracy source names its own variant (nb201/c100)
+            with contextlib.suppress(AttributeError):
+                instance.name = info.name
         reason = (
             instance.available() if check_available and hasattr(instance, "available") else None
         )

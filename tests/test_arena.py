@@ -16,6 +16,9 @@ ARCH = (
 OFA_R164 = "ks=" + ",".join(["3"] * 20) + ";e=" + ",".join(["3"] * 20) + ";d=2,2,2,2,2;r=164"
 
 
+NB201 = ("--space", "nb201", "--device", "raspi4")
+
+
 def hwnas(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "hwnas", *args], capture_output=True, text=True, timeout=300
@@ -45,7 +48,7 @@ def test_arena_cli_writes_json_and_png(tmp_path):
 
 def test_arena_json_flag_and_protocol_seeds(tmp_path):
     result = hwnas(
-        "arena", "--device", "fpga", "--strategies", "random", "--evals", "10",
+        "arena", "--space", "nb201", "--device", "fpga", "--strategies", "random", "--evals", "10",
         "--out", str(tmp_path), "--json", "--no-progress",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -56,7 +59,7 @@ def test_arena_json_flag_and_protocol_seeds(tmp_path):
 def test_run_arena_in_process_is_deterministic():
     from hwnas.arena import run_arena
 
-    kwargs = dict(device="titan_rtx_1", strategies=["evolution"], evals=[40], seeds=2)
+    kwargs = dict(space="nb201", device="titan_rtx_1", strategies=["evolution"], evals=[40], seeds=2)
     first, second = run_arena(**kwargs), run_arena(**kwargs)
     assert first["results"][0]["hv_ratio"] == second["results"][0]["hv_ratio"]
     assert np.isclose(first["true_hv"], second["true_hv"])
@@ -65,12 +68,13 @@ def test_run_arena_in_process_is_deterministic():
 @pytest.mark.parametrize(
     "args, fragment",
     [
-        (("arena", "--data-dir", "/nonexistent"), "data directory /nonexistent not found"),
-        (("arena", "--device", "nosuch"), "unknown nb201 device 'nosuch' (choose one of:"),
-        (("arena", "--strategies", "random,nosuch"), "unknown strategy 'nosuch'"),
-        (("arena", "--evals", "0"), "evaluation budget must be >= 1"),
-        (("arena", "--evals", "ten"), "bad evaluation budget 'ten'"),
-        (("arena", "--space", "ofa"), "needs a fully tabulated space"),
+        (("arena", *NB201, "--data-dir", "/nonexistent"), "data directory /nonexistent not found"),
+        (("arena", "--space", "nb201", "--device", "nosuch"), "unknown nb201 device 'nosuch'"),
+        (("arena", *NB201, "--strategies", "random,nosuch"), "unknown strategy 'nosuch'"),
+        (("arena", *NB201, "--evals", "0"), "evaluation budget must be >= 1"),
+        (("arena", *NB201, "--evals", "ten"), "bad evaluation budget 'ten'"),
+        (("arena", "--space", "ofa", "--device", "v100_1"), "use a fully tabulated space"),
+        (("arena", "--space", "hurricane", "--device", "x"), "the arena needs a space with recorded devices"),
         (("recorded", "nb201/raspi4", "|nor_conv_9x9~0|+|x~0|"), "nb201 string"),
         (("recorded", "nb201/raspi4", ARCH, "--data-dir", "/nonexistent"), "/nonexistent"),
         (("recorded", "fbnet/raspi4", ",".join(["skip"] * 22)), "not in the recorded table"),
@@ -104,6 +108,6 @@ def test_recorded_cli_answers(tmp_path):
 def test_data_dir_from_config_key(tmp_path):
     config = tmp_path / "hwnas.toml"
     config.write_text('[targets."nb201/raspi4"]\ndata_dir = "/nonexistent/from-config"\n')
-    result = hwnas("arena", "--config", str(config), "--out", str(tmp_path))
+    result = hwnas("arena", *NB201, "--config", str(config), "--out", str(tmp_path))
     assert result.returncode == 2 and "/nonexistent/from-config" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1

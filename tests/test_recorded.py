@@ -30,7 +30,7 @@ LARGEST = [7] * 20 + [6] * 20 + [4] * 5
 
 
 def csv_row(relative: str, index: int) -> dict[str, str]:
-    with (DATA / relative).open(newline="") as handle:
+    with data.open_text(data.data_file(relative), newline="") as handle:
         for i, row in enumerate(csv.DictReader(handle)):
             if i == index:
                 return row
@@ -70,7 +70,7 @@ def test_vectorised_nb201_lookup_matches_per_arch(pm):
 
 def test_listing_plugins_reads_no_table():
     code = (
-        "from hwnas.manager import PluginManager; from hwnas import data; "
+        "from hwnas.manager import PluginManager; from hwnas.targets.recorded import tables as data; "
         "PluginManager().infos('target'); "
         "print(data._nb201.cache_info().currsize + data._sampled.cache_info().currsize)"
     )
@@ -80,7 +80,7 @@ def test_listing_plugins_reads_no_table():
 
 @pytest.mark.parametrize("space", ["fbnet", "ofa"])
 def test_sampled_tables_answer_their_rows(pm, space):
-    records = json.loads((DATA / space / "archs.json").read_text())["archs"]
+    records = json.loads(data.read_text(data.data_file(f"{space}/archs.json")))["archs"]
     device = "raspi4" if space == "fbnet" else "titan_rtx_1"
     model = pm.create("target", f"{space}/{device}")
     sp = FBNetSpace() if space == "fbnet" else OFASpace()
@@ -96,7 +96,7 @@ def test_sampled_tables_answer_their_rows(pm, space):
 
 
 def test_ofa_lookup_ignores_inactive_blocks(pm):
-    record = json.loads((DATA / "ofa" / "archs.json").read_text())["archs"][0]
+    record = json.loads(data.read_text(data.data_file("ofa/archs.json")))["archs"][0]
     model = pm.create("target", "ofa/2080ti_1")
     sp = OFASpace()
     arch = sp.from_ofa(record)
@@ -150,8 +150,8 @@ def test_note10_grows_with_resolution_and_rejects_others(pm):
 
 
 def test_lut_parser_is_safe_and_strict():
-    path = DATA / "ofa" / "note10_lut" / "192_lookup_table.yaml"
-    table = data.parse_lut_yaml(path.read_text())
+    path = data.data_file("ofa/note10_lut/192_lookup_table.yaml")
+    table = data.parse_lut_yaml(data.read_text(path))
     assert all({"mean", "std", "count"} <= set(entry) for entry in table.values())
     with pytest.raises(HwnasError, match="not valid YAML"):
         data.parse_lut_yaml("!!python/object:os.system\n")  # no arbitrary objects

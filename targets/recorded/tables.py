@@ -110,16 +110,17 @@ def data_file(relative: str, data_dir: str | os.PathLike | None = None) -> Path:
     )
 
 
-def _open_text(path: Path, newline: str | None = None):
+def open_text(path: Path, newline: str | None = None):
     """``path`` opened for reading text (UTF-8), gunzipped when it ends with ``.gz``."""
     if path.name.endswith(".gz"):
         return gzip.open(path, "rt", encoding="utf-8", newline=newline)
     return path.open(encoding="utf-8", newline=newline)
 
 
-def _read_text(path: Path) -> str:
+def read_text(path: Path) -> str:
+    """The whole text of data file ``path`` (gunzipped when needed); one-line error if unreadable."""
     try:
-        with _open_text(path) as handle:
+        with open_text(path) as handle:
             return handle.read()
     except (OSError, EOFError, UnicodeDecodeError) as exc:
         raise HwnasError(f"cannot read data file {path}: {exc}", _FIX) from exc
@@ -127,7 +128,7 @@ def _read_text(path: Path) -> str:
 
 def _read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
     try:
-        with _open_text(path, newline="") as handle:
+        with open_text(path, newline="") as handle:
             reader = csv.reader(handle)
             header = next(reader, None)
             rows = list(reader)
@@ -235,7 +236,7 @@ def _sampled(space_name: str, path_archs: Path, path_latency: Path) -> Table:
     from hwnas.spaces.ofa import OFASpace
 
     try:
-        records = json.loads(_read_text(path_archs))["archs"]
+        records = json.loads(read_text(path_archs))["archs"]
     except (ValueError, KeyError, TypeError) as exc:
         raise HwnasError(f"{path_archs} is not the expected JSON: {exc!r}") from exc
     if space_name == "fbnet":
@@ -283,7 +284,7 @@ def parse_lut_yaml(text: str, source: str = "lookup table") -> dict[str, dict[st
 
 @functools.lru_cache(maxsize=16)
 def _lut(path: Path) -> dict[str, float]:
-    table = parse_lut_yaml(_read_text(path), str(path))
+    table = parse_lut_yaml(read_text(path), str(path))
     missing = [key for key, entry in table.items() if "mean" not in entry]
     if missing:
         raise HwnasError(f"{path}: entry {missing[0]!r} has no mean")
