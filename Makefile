@@ -16,3 +16,4 @@ test: setup lint
 lint:
 	ruff check .
 	ruff format --check .
+	bash scripts/lint_imports.sh
