@@ -314,9 +314,9 @@ def _summarise(name: str, budget: int, runs: list[dict], seconds: float) -> dict
 
 def _protocol_text(dataset: str) -> str:
     return (
-        "ground-truth arena (benchmarks/PROTOCOLS.md): search sees the search accuracy, fronts scored "
-        "with report (test) accuracy; latency normalised by the space's min/max on the "
-        "device, error (100-acc) normalised best->0, median->1 (clipped at 1); "
+        "ground-truth arena (benchmarks/PROTOCOLS.md): search sees the search accuracy, "
+        "fronts scored with report (test) accuracy; latency normalised by the space's "
+        "min/max on the device, error (100-acc) normalised best->0, median->1 (clipped at 1); "
         "reference (1,1); exact 2-D HV; HV ratio vs the true report-accuracy front; regret "
         "at the 20/35/50/65/80% latency quantiles (pick = best search accuracy among "
         "feasible evaluated); budgets count repeats; seeds 0..n-1 "

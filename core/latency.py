@@ -61,6 +61,16 @@ class LatencyModel(ABC):
         """Latencies (ms) of many architectures at once."""
         return np.array([self.latency(a).ms for a in archs], dtype=float)
 
+    def prefetch(self, archs: Sequence[Architecture]) -> None:
+        """Get ready to answer ``archs`` (a measuring model measures them in one batch).
+
+        By default nothing: the model answers from what it holds.
+        """
+
+    def pool_archs(self) -> list[Architecture] | None:
+        """The architectures this model can answer without measuring more; ``None``: any."""
+        return None
+
     def fingerprint(self) -> dict:
         """What the numbers belong to (device, table, predictor version)."""
         return {"model": self.name, "space": self.space}

@@ -28,7 +28,7 @@ import numpy as np
 
 from hwnas.errors import HwnasError
 from hwnas.latency import Latency, LatencyModel
-from hwnas.space import Architecture, SearchSpace
+from hwnas.space import Architecture, LayeredSpace, SearchSpace
 
 
 class MeasuredLatencyModel(LatencyModel):
@@ -157,8 +157,7 @@ def resolve_latency_model(
                 f"use a {space.name}/<device> target",
             )
         return model
-    from hwnas.store import LatencyStore
-    from hwnas.store import default_store
+    from hwnas.store import LatencyStore, default_store
 
     try:
         space.arch_workload(space.sample(np.random.default_rng(0)))
@@ -173,7 +172,7 @@ def resolve_latency_model(
         from hwnas.profile import probe_target
 
         fp = probe_target(info.name, options, pm).fingerprint_key
-        if hasattr(space, "layer_workload") and store.keys(fp):
+        if isinstance(space, LayeredSpace) and store.keys(fp):
             from hwnas.predict.model import StoreLatencyModel
 
             try:

@@ -36,6 +36,12 @@ class Problem:
     every call (repeats included), records the history, tells the plugins
     (``hwnas_candidate_evaluated``) and raises :class:`BudgetExhausted` when
     ``budget`` evaluations have been made. Randomness comes from :attr:`rng`.
+
+    A strategy that runs searches inside its search (on a restricted space,
+    another latency model or another accuracy) makes a sub-problem with
+    :meth:`child`; its evaluations reach the plugins under the owning
+    strategy's name and, when ``counted``, also this problem's budget and
+    history.
     """
 
     space: SearchSpace
@@ -47,6 +53,9 @@ class Problem:
     strategy_name: str = ""
     history: list[Evaluation] = field(default_factory=list)
     plugin_manager: Any = None
+    parent: Problem | None = None
+    counted: bool = True
+    label: str = ""
 
     def __post_init__(self) -> None:
         if self.budget < 1:
@@ -63,26 +72,89 @@ class Problem:
         """How many evaluations are left."""
         return self.budget - len(self.history)
 
-    def evaluate(self, arch: Architecture) -> Evaluation:
-        """Latency and accuracy of ``arch``; counts one evaluation."""
+    def _check_budget(self) -> None:
         if self.remaining <= 0:
             raise BudgetExhausted(f"budget of {self.budget} evaluations spent")
+        if self.parent is not None and self.counted:
+            self.parent._check_budget()
+
+    def evaluate(self, arch: Architecture) -> Evaluation:
+        """Latency and accuracy of ``arch``; counts one evaluation."""
+        self._check_budget()
         latency = self.latency.latency(arch)
         result = Evaluation(
             arch, latency.ms, latency.source, self.accuracy.accuracy(arch), len(self.history)
         )
-        self.history.append(result)
-        if self.plugin_manager is not None:
-            self.plugin_manager.hook.hwnas_candidate_evaluated(
-                strategy=self.strategy_name,
-                arch=arch,
-                metrics={
-                    "latency_ms": latency.ms,
-                    "latency_source": latency.source,
-                    "accuracy": result.accuracy,
-                },
-            )
+        self.record(result)
         return result
+
+    def record(self, evaluation: Evaluation, notify: bool = True) -> Evaluation:
+        """Add an evaluation made elsewhere (a resumed run's, a sub-search's) to the history.
+
+        It counts against the budget like :meth:`evaluate` (without evaluating
+        again) and, with ``notify``, tells the plugins. Returns it re-indexed.
+        """
+        self._check_budget()
+        result = Evaluation(
+            evaluation.arch,
+            evaluation.latency_ms,
+            evaluation.latency_source,
+            evaluation.accuracy,
+            len(self.history),
+        )
+        self.history.append(result)
+        if self.parent is not None and self.counted:
+            self.parent.record(result, notify=False)
+        if notify:
+            self._notify(result)
+        return result
+
+    def _notify(self, evaluation: Evaluation) -> None:
+        root = self
+        while root.parent is not None:
+            root = root.parent
+        if root.plugin_manager is None:
+            return
+        metrics = {
+            "latency_ms": evaluation.latency_ms,
+            "latency_source": evaluation.latency_source,
+            "accuracy": evaluation.accuracy,
+        }
+        if self.parent is not None:
+            metrics["sub_search"] = self.label
+        root.plugin_manager.hook.hwnas_candidate_evaluated(
+            strategy=root.strategy_name, arch=evaluation.arch, metrics=metrics
+        )
+
+    def child(
+        self,
+        space: SearchSpace | None = None,
+        latency: LatencyModel | None = None,
+        accuracy: AccuracySource | None = None,
+        budget: int | None = None,
+        seed: int | None = None,
+        counted: bool = True,
+        label: str = "",
+    ) -> Problem:
+        """A sub-problem for a search inside this one (same limit; other parts as given).
+
+        ``counted``: its evaluations also count against this problem's budget
+        and join its history (a HURRICANE stage); ``False`` for a free search
+        on a cheap model (the proxy strategy's inner search). ``budget``
+        defaults to what is left here; ``seed`` to a draw from :attr:`rng`.
+        """
+        return Problem(
+            space or self.space,
+            latency or self.latency,
+            accuracy or self.accuracy,
+            budget=self.remaining if budget is None else budget,
+            seed=int(self.rng.integers(2**31)) if seed is None else seed,
+            latency_limit_ms=self.latency_limit_ms,
+            strategy_name=self.strategy_name,
+            parent=self,
+            counted=counted,
+            label=label,
+        )
 
     def feasible(self, evaluation: Evaluation) -> bool:
         """Whether ``evaluation`` meets the latency limit (always, without a limit)."""

@@ -151,14 +151,14 @@ class SearchSpace:
         """A ``torch.nn.Module`` for ``arch``; spaces without a network builder say so."""
         raise HwnasError(
             f"space {self.name!r} cannot build a torch model",
-            "use a space with a network builder, such as hurricane",
+            "use a space with a network builder (see 'hwnas plugins --kind space')",
         )
 
     def arch_workload(self, arch: Architecture, batch: int = 1):
         """The :class:`~hwnas.workload.Workload` of a whole network (needs a network builder)."""
         raise HwnasError(
             f"space {self.name!r} cannot build a torch model",
-            "use a space with a network builder, such as hurricane",
+            "use a space with a network builder (see 'hwnas plugins --kind space')",
         )
 
     def cost(self, arch: Architecture):
@@ -172,3 +172,27 @@ class SearchSpace:
             "size": self.size,
             "positions": [{"name": p.name, "choices": list(p.choices)} for p in self.positions],
         }
+
+
+class LayeredSpace(SearchSpace):
+    """A space whose positions are the layers of one network, each op a measurable workload.
+
+    What per-layer latency tables, kernel predictors and space generation
+    need: :meth:`layer_workload` for every (layer, op), the fixed parts
+    (stem, head) from :meth:`fixed_workloads`, and, for a space restricted to
+    some ops per layer (``restricted``), the :meth:`full` space it came from.
+    """
+
+    restricted: bool = False
+
+    def layer_workload(self, index: int, op: str, batch: int = 1):
+        """The :class:`~hwnas.workload.Workload` of ``op`` at layer ``index``."""
+        raise NotImplementedError
+
+    def fixed_workloads(self, batch: int = 1) -> dict:
+        """Workloads of the parts every architecture shares (name -> workload); none by default."""
+        return {}
+
+    def full(self) -> LayeredSpace:
+        """The unrestricted space with the same shapes (this one, unless restricted)."""
+        return self

@@ -19,6 +19,7 @@ class SearchResult:
     history: list[Evaluation]
     best: Evaluation | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    accuracy: Any = None  # the AccuracySource the front's accuracies came from
 
     @property
     def evaluations(self) -> int:
@@ -57,6 +58,10 @@ class Strategy(ABC):
         """
         return None
 
+    def result_accuracy(self, problem: Problem):
+        """The accuracy source the returned front is reported with (by default the problem's)."""
+        return problem.accuracy
+
     def front_candidates(self, problem: Problem) -> list[Evaluation]:
         """The evaluations the front and best are chosen from (by default all of them)."""
         return list(problem.history)
@@ -72,7 +77,9 @@ class Strategy(ABC):
         front = pareto_front(candidates)
         feasible = [e for e in candidates if problem.feasible(e)]
         best = max(feasible, key=lambda e: e.accuracy) if feasible else None
-        result = SearchResult(self.name, front, list(problem.history), best)
+        result = SearchResult(
+            self.name, front, list(problem.history), best, accuracy=self.result_accuracy(problem)
+        )
         if problem.plugin_manager is not None:
             problem.plugin_manager.hook.hwnas_search_finished(
                 strategy=problem.strategy_name, result=result

@@ -2,17 +2,24 @@
 
 Installed as a pytest plugin (entry point ``pytest11``), so plugin packages
 get the fixture without a conftest. :func:`check_target_contract` is the
-conformance suite every target, built-in or third-party, must pass.
+conformance suite every target, built-in or third-party, must pass;
+:func:`check_strategy_contract` is the one for every strategy.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
 
+import numpy as np
 import pytest
 
+from hwnas.hookspecs import hookimpl
 from hwnas.manager import PluginManager
 from hwnas.target import Target
 from hwnas.timing import Measurement, TimingProtocol
@@ -104,3 +111,237 @@ def check_target_contract(target: Target, workload: Workload | None = None) -> M
     failed = target.measure(_broken_workload(workload), QUICK_PROTOCOL)
     assert failed.status == "failed" and "deliberately broken" in failed.reason
     return result
+
+
+# ---------------------------------------------------------------------------
+# the strategy contract
+# ---------------------------------------------------------------------------
+
+CONTRACT_SPACE = "nb201"
+CONTRACT_TARGET = "nb201/raspi4"  # recorded: every latency is a table look-up
+
+
+@dataclass
+class StrategyContract:
+    """What :func:`check_strategy_contract` found for one strategy.
+
+    ``skipped`` is the reason the strategy could not be checked (then nothing
+    else is set); otherwise ``result`` is the first run's
+    :class:`~hwnas.strategy.SearchResult`, ``limited`` the run with a latency
+    limit of ``latency_limit_ms``, and ``seconds`` the wall time of all runs.
+    """
+
+    name: str
+    skipped: str | None = None
+    result: Any = None
+    limited: Any = None
+    latency_limit_ms: float | None = None
+    runs: int = 0
+    seconds: float = 0.0
+    summary: list[str] = field(default_factory=list)
+
+
+class _SearchRecorder:
+    """A plugin object that records the search events of one run."""
+
+    def __init__(self) -> None:
+        self.candidates: list[tuple[str, Any, dict]] = []
+        self.finished: list[tuple[str, Any]] = []
+
+    @hookimpl
+    def hwnas_candidate_evaluated(self, strategy, arch, metrics) -> None:
+        self.candidates.append((strategy, arch, dict(metrics)))
+
+    @hookimpl
+    def hwnas_search_finished(self, strategy, result) -> None:
+        self.finished.append((strategy, result))
+
+
+def strategy_contract_skip_reason(pm: PluginManager, name: str) -> str | None:
+    """Why strategy ``name`` cannot run the contract problem (nb201 on nb201/raspi4), or ``None``.
+
+    A strategy that is unavailable here, or that declares its own search
+    space (``StrategySpec.space``) other than nb201, is skipped.
+    """
+    info = pm.get("strategy", name)
+    if not info.available:
+        return f"strategy {info.name!r} is unavailable here: {info.reason}"
+    space = getattr(info.spec, "space", None)
+    if space not in (None, CONTRACT_SPACE):
+        return (
+            f"strategy {info.name!r} declares its own space {space!r}; the strategy contract "
+            f"runs on {CONTRACT_SPACE} with the recorded {CONTRACT_TARGET} latencies"
+        )
+    return None
+
+
+def check_strategy_contract(
+    pm: PluginManager,
+    name: str,
+    options: dict[str, Any] | None = None,
+    *,
+    budget: int = 30,
+    seed: int = 1,
+) -> StrategyContract:
+    """Assert the rules of :class:`hwnas.strategy.Strategy` on registered strategy ``name``.
+
+    Runs ``pm.create("strategy", name, **options)`` (a fresh instance per run)
+    on a small problem: the recorded ``nb201`` space with the ``nb201/raspi4``
+    latency table and nb201's default accuracy source, ``budget``
+    evaluations, ``seed``. Checks that
+
+    - ``search`` returns a :class:`~hwnas.strategy.SearchResult` named after
+      the strategy whose history is the problem's, within the budget;
+    - every front member is in the history and the front is Pareto: no member
+      is dominated by any evaluation of the history;
+    - the same seed gives the same history (randomness only from
+      ``problem.rng``), and the global ``random`` and ``numpy.random`` states
+      are left alone (a different seed may give a different history);
+    - ``hwnas_candidate_evaluated`` fires once per evaluation, in order, and
+      ``hwnas_search_finished`` once, with the returned result (a recorder
+      plugin is registered on ``pm`` for the run and unregistered after);
+    - ``summary(result)`` is a list of str and ``plot(result, ax)`` returns
+      ``None`` or a str;
+    - with a latency limit (the median latency of the first run's history)
+      the reported ``best`` is in the history and meets it.
+
+    Three runs in all. A strategy that cannot run this problem (see
+    :func:`strategy_contract_skip_reason`) is not run: the returned report's
+    ``skipped`` says why (call ``pytest.skip(report.skipped)``).
+    """
+    from hwnas.accuracy import default_accuracy
+    from hwnas.problem import Evaluation, Problem
+    from hwnas.strategy import SearchResult
+
+    report = StrategyContract(name)
+    report.skipped = strategy_contract_skip_reason(pm, name)
+    if report.skipped:
+        return report
+    options = dict(options or {})
+    space = pm.create("space", CONTRACT_SPACE)
+    latency = pm.create("target", CONTRACT_TARGET)
+    accuracy = default_accuracy(CONTRACT_SPACE, pm)
+    started = time.perf_counter()
+
+    def run(limit: float | None = None):
+        problem = Problem(
+            space,
+            latency,
+            accuracy,
+            budget=budget,
+            seed=seed,
+            latency_limit_ms=limit,
+            strategy_name=name,
+            plugin_manager=pm,
+        )
+        strategy = pm.create("strategy", name, **options)
+        recorder = _SearchRecorder()
+        pm.register(recorder, name=f"hwnas.testing:recorder:{id(recorder)}")
+        py_state, np_state = random.getstate(), np.random.get_state()
+        try:
+            result = strategy.search(problem)
+        finally:
+            pm.unregister(recorder)
+        report.runs += 1
+        where = f"strategy {name!r} (seed {seed}, budget {budget}, limit {limit})"
+        assert random.getstate() == py_state, f"{where} drew from the global random module"
+        assert _same_numpy_state(np.random.get_state(), np_state), (
+            f"{where} drew from the global numpy.random state; use problem.rng"
+        )
+        _check_result(where, name, problem, result, recorder, SearchResult, Evaluation)
+        return strategy, problem, result
+
+    strategy, _, result = run()
+    lines = strategy.summary(result)
+    assert isinstance(lines, list) and all(isinstance(x, str) for x in lines), (
+        f"strategy {name!r}: summary(result) must return a list of str, got {lines!r}"
+    )
+    from matplotlib.figure import Figure
+
+    title = strategy.plot(result, Figure().subplots())
+    assert title is None or isinstance(title, str), (
+        f"strategy {name!r}: plot(result, ax) must return None or a str, got {title!r}"
+    )
+    _, _, again = run()
+    assert _trace(again.history) == _trace(result.history), (
+        f"strategy {name!r}: the same seed gave another history; draw randomness only "
+        "from problem.rng"
+    )
+    limit = float(np.median([e.latency_ms for e in result.history]))
+    _, limited_problem, limited = run(limit)
+    if limited.best is not None:
+        assert limited.best in limited.history, f"strategy {name!r}: best is not in the history"
+        assert limited.best.latency_ms <= limit, (
+            f"strategy {name!r}: best ({limited.best.latency_ms:g} ms) is over the latency "
+            f"limit of {limit:g} ms"
+        )
+        assert limited_problem.feasible(limited.best)
+    report.result, report.limited, report.latency_limit_ms = result, limited, limit
+    report.summary = lines
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _check_result(where, name, problem, result, recorder, result_type, evaluation_type) -> None:
+    assert isinstance(result, result_type), f"{where}: search() returned {type(result).__name__}"
+    assert result.strategy == name, f"{where}: result.strategy is {result.strategy!r}"
+    assert problem.evaluations <= problem.budget, f"{where}: exceeded the budget"
+    assert result.evaluations == problem.evaluations <= problem.budget
+    assert result.history == problem.history, f"{where}: history is not the problem's"
+    assert [e.index for e in result.history] == list(range(len(result.history)))
+    assert all(isinstance(e, evaluation_type) for e in result.front)
+    history = set(result.history)
+    missing = [e for e in result.front if e not in history]
+    assert not missing, f"{where}: {len(missing)} front member(s) not in the history"
+    if result.history:
+        points = np.array([(e.latency_ms, -e.accuracy) for e in result.history], dtype=float)
+        for e in result.front:
+            dominated = np.all(points <= (e.latency_ms, -e.accuracy), axis=1) & np.any(
+                points < (e.latency_ms, -e.accuracy), axis=1
+            )
+            assert not dominated.any(), (
+                f"{where}: front member {e.index} ({e.latency_ms:g} ms, {e.accuracy:g}%) is "
+                "dominated by an evaluation in the history"
+            )
+    # One event per evaluation of the history, in order. Sub-searches
+    # (Problem.child) fire events too, marked metrics["sub_search"]; those of a
+    # counted sub-search are in the history, those of a free one are not.
+    events = recorder.candidates
+    assert all(strategy == name for strategy, _, _ in events), (
+        f"{where}: hwnas_candidate_evaluated named another strategy"
+    )
+    matched = 0
+    for _, arch, metrics in events:
+        expected = result.history[matched] if matched < len(result.history) else None
+        if expected is not None and _same_evaluation(expected, arch, metrics):
+            matched += 1
+        else:
+            assert "sub_search" in metrics, (
+                f"{where}: hwnas_candidate_evaluated fired for an evaluation that is not the "
+                f"next one of the history (event {arch}, history entry {matched})"
+            )
+    assert matched == len(result.history), (
+        f"{where}: hwnas_candidate_evaluated fired for {matched} of the "
+        f"{len(result.history)} evaluations of the history"
+    )
+    assert len(recorder.finished) == 1, (
+        f"{where}: hwnas_search_finished fired {len(recorder.finished)} times, not once"
+    )
+    assert recorder.finished[0][0] == name and recorder.finished[0][1] is result
+
+
+def _same_evaluation(evaluation, arch, metrics: dict) -> bool:
+    return (
+        evaluation.arch == arch
+        and metrics.get("latency_ms") == evaluation.latency_ms
+        and metrics.get("latency_source") == evaluation.latency_source
+        and metrics.get("accuracy") == evaluation.accuracy
+    )
+
+
+def _trace(history) -> list[tuple]:
+    return [(e.arch, e.latency_ms, e.latency_source, e.accuracy) for e in history]
+
+
+def _same_numpy_state(a, b) -> bool:
+    return a[0] == b[0] and np.array_equal(a[1], b[1]) and tuple(a[2:]) == tuple(b[2:])

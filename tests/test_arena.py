@@ -59,7 +59,9 @@ def test_arena_json_flag_and_protocol_seeds(tmp_path):
 def test_run_arena_in_process_is_deterministic():
     from hwnas.arena import run_arena
 
-    kwargs = dict(space="nb201", device="titan_rtx_1", strategies=["evolution"], evals=[40], seeds=2)
+    kwargs = dict(
+        space="nb201", device="titan_rtx_1", strategies=["evolution"], evals=[40], seeds=2
+    )
     first, second = run_arena(**kwargs), run_arena(**kwargs)
     assert first["results"][0]["hv_ratio"] == second["results"][0]["hv_ratio"]
     assert np.isclose(first["true_hv"], second["true_hv"])
@@ -74,7 +76,10 @@ def test_run_arena_in_process_is_deterministic():
         (("arena", *NB201, "--evals", "0"), "evaluation budget must be >= 1"),
         (("arena", *NB201, "--evals", "ten"), "bad evaluation budget 'ten'"),
         (("arena", "--space", "ofa", "--device", "v100_1"), "use a fully tabulated space"),
-        (("arena", "--space", "hurricane", "--device", "x"), "the arena needs a space with recorded devices"),
+        (
+            ("arena", "--space", "hurricane", "--device", "x"),
+            "the arena needs a space with recorded devices",
+        ),
         (("recorded", "nb201/raspi4", "|nor_conv_9x9~0|+|x~0|"), "nb201 string"),
         (("recorded", "nb201/raspi4", ARCH, "--data-dir", "/nonexistent"), "/nonexistent"),
         (("recorded", "fbnet/raspi4", ",".join(["skip"] * 22)), "not in the recorded table"),

@@ -70,7 +70,8 @@ def test_vectorised_nb201_lookup_matches_per_arch(pm):
 
 def test_listing_plugins_reads_no_table():
     code = (
-        "from hwnas.manager import PluginManager; from hwnas.targets.recorded import tables as data; "
+        "from hwnas.manager import PluginManager; "
+        "from hwnas.targets.recorded import tables as data; "
         "PluginManager().infos('target'); "
         "print(data._nb201.cache_info().currsize + data._sampled.cache_info().currsize)"
     )

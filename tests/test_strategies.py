@@ -1,4 +1,12 @@
-"""Baseline strategies: budgets, determinism, any space, and sanity on NB201 ground truth."""
+"""Strategies: the contract for every registered one; budgets, any space and NB201 sanity for
+the baselines.
+
+:func:`test_strategy_contract` runs :func:`hwnas.testing.check_strategy_contract`
+on every strategy the plugin manager knows, built-in or installed (an
+installed plugin such as ``hwnas-strategy-example`` is covered without
+listing it here). The baselines promise more than the contract: they spend
+exactly the budget and run on any space, with any latency model.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +18,31 @@ from hwnas.errors import HwnasError
 from hwnas.latency import Latency, LatencyModel
 from hwnas.manager import get_plugin_manager
 from hwnas.problem import Problem
+from hwnas.testing import check_strategy_contract
 
-STRATEGIES = ("random", "evolution", "nsga2")
+STRATEGIES = ("random", "evolution", "nsga2")  # the baselines
+
+# Options that make a strategy small enough for the contract's 30-evaluation problem.
+CONTRACT_OPTIONS = {
+    "pnag": {
+        "iterations": 20,
+        "evaluator_steps": 20,
+        "refresh_steps": 5,
+        "refresh": 5,
+        "batch": 4,
+        "budgets": 2,
+        "checks": 1,
+        "samples": 10,
+        "progress": False,
+    },
+    "proxy": {"proxy": "nb201/pixel3", "samples": 5, "evals": 100},
+}
+# Strategies the contract cannot run, and why (each has its own end-to-end tests).
+CONTRACT_EXCLUDED = {
+    "hurricane": "needs a live target (it measures its own space's layers) and trains a "
+    "one-shot supernet; end-to-end tests in tests/test_hurricane_strategy.py",
+}
+REGISTERED = sorted(info.name for info in get_plugin_manager().infos("strategy"))
 
 
 class ToyLatency(LatencyModel):
@@ -56,6 +87,57 @@ def toy_problem(pm, space_name: str, budget: int, seed: int, limit=None) -> Prob
     return Problem(
         space, ToyLatency(space), ToyAccuracy(space), budget, seed, latency_limit_ms=limit
     )
+
+
+@pytest.mark.parametrize("name", REGISTERED)
+def test_strategy_contract(pm, name):
+    if name in CONTRACT_EXCLUDED:
+        pytest.skip(f"{name}: {CONTRACT_EXCLUDED[name]}")
+    report = check_strategy_contract(pm, name, CONTRACT_OPTIONS.get(name))
+    if report.skipped:
+        pytest.skip(report.skipped)
+    assert report.runs == 3
+    assert report.result.evaluations >= 1
+
+
+def test_contract_covers_every_strategy(pm):
+    """Nothing is left out silently: every registered strategy is run or excluded with a reason."""
+    names = {info.name for info in pm.infos("strategy")}
+    assert set(STRATEGIES) <= names == set(REGISTERED)
+    assert set(CONTRACT_OPTIONS) | set(CONTRACT_EXCLUDED) <= names
+
+
+def test_contract_catches_a_broken_strategy(pm):
+    """The contract fails a strategy that reads global randomness and reports a bad front."""
+    import hwnas
+    from hwnas.manager import PluginManager
+    from hwnas.plugins.random_search import RandomSearch
+    from hwnas.strategy import SearchResult, Strategy
+
+    class GlobalRandom(Strategy):
+        def ask_and_tell(self, problem):
+            rng = np.random.default_rng(int(np.random.randint(1 << 30)))
+            while True:
+                problem.evaluate(problem.space.sample(rng))
+
+    class BadFront(RandomSearch):
+        def search(self, problem):
+            result = super().search(problem)
+            return SearchResult(self.name, result.history, result.history, result.best)
+
+    class Plugin:
+        @hwnas.hookimpl
+        def hwnas_strategies(self):
+            yield hwnas.StrategySpec(name="global-random", summary="broken", factory=GlobalRandom)
+            yield hwnas.StrategySpec(name="bad-front", summary="broken", factory=BadFront)
+
+    broken = PluginManager(load_external=False)
+    broken.register_object(Plugin(), "tests", "broken-strategies")
+    with pytest.raises(AssertionError, match=r"global numpy\.random"):
+        check_strategy_contract(broken, "global-random")
+    with pytest.raises(AssertionError, match="dominated"):
+        check_strategy_contract(broken, "bad-front")
+    assert not [p for p in broken.get_plugins() if "recorder" in str(broken.get_name(p))]
 
 
 def test_registered_through_the_hooks(pm):

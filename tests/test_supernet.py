@@ -1,4 +1,4 @@
-"""hwnas.plugins.hurricane.supernet: SPOS supernet, training (determinism, resume, DDP), evaluation, scratch, CLI."""
+"""The HURRICANE supernet: SPOS training (determinism, resume, DDP), evaluation, scratch, CLI."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""hwnas.plugins.hurricane.supernet.data: the IDX, image-folder and CIFAR-10 readers, splits and errors."""
+"""The supernet's data: the IDX, image-folder and CIFAR-10 readers, splits and errors."""
 
 from __future__ import annotations
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,6 +23,7 @@ from hwnas.cli.common import (
     write_json,
 )
 from hwnas.errors import HwnasError
+
 
 def _split(text: str, what: str) -> list[str]:
     items = [part.strip() for part in text.split(",") if part.strip()]

@@ -34,7 +34,7 @@ TargetOptions = Annotated[
 ]
 DataDirOption = Annotated[
     Path | None,
-    typer.Option("--data-dir", help="Recorded tables (default $HWNAS_DATA, else the shipped ones)."),
+    typer.Option("--data-dir", help="Recorded tables (default $HWNAS_DATA, else shipped)."),
 ]
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,8 +13,8 @@ from hwnas.cli.common import JsonFlag, OptionList, console, load_space, parse_op
 from hwnas.config import load_config, target_options
 from hwnas.errors import HwnasError
 from hwnas.manager import get_plugin_manager
-from hwnas.store import default_store
-from hwnas.store import LatencyStore
+from hwnas.space import LayeredSpace
+from hwnas.store import LatencyStore, default_store
 from hwnas.timing import TimingProtocol
 
 store_app = typer.Typer(help="Export and import the latency store.", no_args_is_help=True)
@@ -136,7 +135,7 @@ def profile(
     section = cfg.get("profile", {})
     options = target_options(cfg, target, parse_options(target_option))
     search_space = load_space(space, option)
-    if not hasattr(search_space, "layer_workload"):
+    if not isinstance(search_space, LayeredSpace):
         raise HwnasError(f"space {space!r} has no per-layer workloads", "profile hurricane")
     indices = parse_index_ranges(
         layers or f"0-{len(search_space.positions) - 1}", len(search_space.positions)

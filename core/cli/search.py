@@ -205,7 +205,7 @@ def search(
 
 def search_report(result, problem, options: dict, dataset: str, data_dir) -> dict[str, Any]:
     """JSON-ready report: front with provenance, best, measurements spent, truth when known."""
-    space, accuracy = problem.space, problem.accuracy
+    space, accuracy = problem.space, result.accuracy or problem.accuracy
 
     def row(e) -> dict[str, Any]:
         return {

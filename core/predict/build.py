@@ -16,7 +16,7 @@ import numpy as np
 
 from hwnas.errors import HwnasError
 from hwnas.predict.model import StoreLatencyModel, archs_from_indices, sample_indices
-from hwnas.space import SearchSpace
+from hwnas.space import LayeredSpace, SearchSpace
 
 
 def layer_latency_model(
@@ -43,11 +43,12 @@ def layer_latency_model(
     from hwnas.predict.model import measure_whole
     from hwnas.profile import probe_target, profile_workloads
 
-    if not hasattr(space, "layer_workload"):
+    if not isinstance(space, LayeredSpace):
         raise HwnasError(
-            f"space {space.name!r} has no per-layer workloads", "use the hurricane space"
+            f"space {space.name!r} has no per-layer workloads",
+            "use a layered space (see 'hwnas space show')",
         )
-    full = space.full() if hasattr(space, "full") else space
+    full = space.full()
     grid = {
         (i, op): full.layer_workload(i, op)
         for i, position in enumerate(full.positions)
@@ -57,7 +58,7 @@ def layer_latency_model(
     if measure == 0:
         pass  # the store's measurements as they are (a resumed run)
     elif measure is None:
-        fixed = list(full.fixed_workloads().values()) if hasattr(full, "fixed_workloads") else []
+        fixed = list(full.fixed_workloads().values())
         unique = {w.key: w for w in [*grid.values(), *fixed]}
         profile_workloads(
             target,

@@ -40,7 +40,7 @@ def active_profile_grid(
     fp = info.fingerprint_key
     before = store.keys(fp)
     cells = list(grid.values())
-    fixed = space.fixed_workloads(batch) if hasattr(space, "fixed_workloads") else {}
+    fixed = space.fixed_workloads(batch)
     weight: dict[str, float] = dict(multiplicities(cells))
     for w in fixed.values():
         weight[w.key] = float(len(space.positions))

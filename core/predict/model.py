@@ -35,7 +35,7 @@ import numpy as np
 from hwnas.errors import HwnasError
 from hwnas.latency import Latency, LatencyModel
 from hwnas.predict.kernel import KernelPredictor, ensure_predictor
-from hwnas.space import Architecture, SearchSpace
+from hwnas.space import Architecture, LayeredSpace, SearchSpace
 
 OVERHEAD_KINDS = ("none", "offset", "ratio", "affine")
 
@@ -144,10 +144,10 @@ def index_matrix(space: SearchSpace, archs: Sequence[Architecture]) -> np.ndarra
 class StoreLatencyModel(LatencyModel):
     """Latency of a layered space's architectures on one live target, from the store.
 
-    ``space`` must offer ``layer_workload(i, op)`` (and optionally
-    ``fixed_workloads()``). Cells without an ``ok`` measurement are filled by
-    ``predictor`` (default: the predictor saved beside the store, retrained if
-    the store changed). ``overhead`` maps the sum of parts to the whole network.
+    ``space`` is a :class:`~hwnas.space.LayeredSpace`. Cells without an ``ok``
+    measurement are filled by ``predictor`` (default: the predictor saved beside
+    the store, retrained if the store changed). ``overhead`` maps the sum of
+    parts to the whole network.
     """
 
     def __init__(
@@ -161,7 +161,7 @@ class StoreLatencyModel(LatencyModel):
         exclude: set[str] | None = None,
         name: str | None = None,
     ) -> None:
-        if not hasattr(space, "layer_workload"):
+        if not isinstance(space, LayeredSpace):
             raise HwnasError(
                 f"space {space.name!r} has no per-layer workloads",
                 "use a layered space such as hurricane, or a recorded target",
@@ -183,7 +183,7 @@ class StoreLatencyModel(LatencyModel):
             for i, p in enumerate(positions)
             for c in p.choices
         }
-        fixed = space.fixed_workloads(batch) if hasattr(space, "fixed_workloads") else {}
+        fixed = space.fixed_workloads(batch)
         self.fixed = dict(fixed)
         workloads = {w.key: w for w in [*self.cells.values(), *self.fixed.values()]}
         measured = {}

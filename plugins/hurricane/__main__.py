@@ -1,4 +1,4 @@
-"""``python -m hwnas.plugins.hurricane``: ``hwnas supernet train`` as a plain module (torchrun-ready).
+"""``python -m hwnas.plugins.hurricane``: ``hwnas supernet train`` as a module (for torchrun).
 
 Data-parallel training on several processes or machines::
 

@@ -8,10 +8,19 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from hwnas.cli.common import JsonFlag, OptionList, console, load_space, parse_options, print_json
-from hwnas.cli.common import ConfigOption, StoreOption, TargetOptions
-from hwnas.store import default_store
+from hwnas.cli.common import (
+    ConfigOption,
+    JsonFlag,
+    OptionList,
+    StoreOption,
+    TargetOptions,
+    console,
+    load_space,
+    parse_options,
+    print_json,
+)
 from hwnas.config import load_config, target_options
+from hwnas.store import default_store
 
 
 def generate(

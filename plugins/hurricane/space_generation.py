@@ -138,7 +138,7 @@ def build_generated_space(
     """Measure (or reuse) the target's layer table, then score and keep ops per layer."""
     from hwnas.predict.build import fastest_latency_ms, layer_latency_model, layer_table
 
-    if getattr(space, "restricted", False):
+    if space.restricted:
         raise HwnasError(
             "space generation starts from the full 32-op space", "drop -o generated=/-o ops="
         )

@@ -38,9 +38,9 @@ from typing import Any
 
 import numpy as np
 
-import hwnas
 from hwnas.errors import HwnasError
 from hwnas.problem import BudgetExhausted, Evaluation, Problem
+from hwnas.spaces.hurricane.space import HurricaneSpace
 from hwnas.strategy import SearchResult, Strategy
 
 
@@ -135,8 +135,8 @@ class Hurricane(Strategy):
     # -- the search ------------------------------------------------------------
     def ask_and_tell(self, problem: Problem) -> None:
         """Generate the space, run the stages, then measure and retrain the winner."""
-        from hwnas.profile import probe_target
         from hwnas.plugins.hurricane.supernet.data import load_for_space
+        from hwnas.profile import probe_target
 
         live = live_target(problem)
         if self.threads:
@@ -144,7 +144,7 @@ class Hurricane(Strategy):
 
             torch.set_num_threads(self.threads)
         space = problem.space
-        if getattr(space, "name", "") != "hurricane":
+        if not isinstance(space, HurricaneSpace):
             raise HwnasError(
                 f"strategy hurricane searches the hurricane space, not {space.name!r}",
                 "use --space hurricane (the default for this strategy)",
@@ -190,8 +190,8 @@ class Hurricane(Strategy):
         self._final(problem, live, gspace.full().architecture(winner), train, test, workdir)
 
     def _space(self, problem: Problem, live: dict[str, Any], workdir: Path):
-        from hwnas.predict.build import layer_latency_model
         from hwnas.plugins.hurricane.space_generation import GeneratedSpace, build_generated_space
+        from hwnas.predict.build import layer_latency_model
 
         path = workdir / "space.json"
         full = problem.space.full()
@@ -273,7 +273,7 @@ class Hurricane(Strategy):
             stage_problem = self._stage_problem(
                 problem, number, gspace, choices, supernet, train, val
             )
-            problem.accuracy = stage_problem.accuracy
+            self._result_accuracy = stage_problem.accuracy
             return report, list(report.winner)
         training = self._train(
             supernet, choices, train, val, problem.seed + number, workdir, number
@@ -281,6 +281,7 @@ class Hurricane(Strategy):
         save_weights(supernet, weights)
         started = time.perf_counter()
         stage_problem = self._stage_problem(problem, number, gspace, choices, supernet, train, val)
+        first = problem.evaluations
         from hwnas.plugins.evolution import AgingEvolution
 
         with contextlib.suppress(BudgetExhausted):
@@ -310,8 +311,8 @@ class Hurricane(Strategy):
             winner_accuracy=best.accuracy,
             history=[evaluation_row(gspace, e) for e in stage_problem.history],
         )
-        self._adopt(problem, stage_problem.history)
-        problem.accuracy = stage_problem.accuracy  # the front is judged by the last supernet
+        self._last_stage = problem.history[first:]  # counted in the problem by Problem.child
+        self._result_accuracy = stage_problem.accuracy  # the front is judged by the last supernet
         done.write_text(json.dumps(asdict(report)) + "\n", encoding="utf-8")
         return report, list(best.arch.choices)
 
@@ -319,42 +320,28 @@ class Hurricane(Strategy):
         from hwnas.plugins.hurricane.supernet.evaluate import SupernetAccuracy
 
         stage_space = gspace.restrict(choices)
-        return Problem(
-            stage_space,
-            self._layer_model,
-            SupernetAccuracy(stage_space, self._evaluator(supernet, train, val)),
+        return problem.child(
+            space=stage_space,
+            latency=self._layer_model,
+            accuracy=SupernetAccuracy(stage_space, self._evaluator(supernet, train, val)),
             budget=self._budgets[number - 1],
-            seed=int(problem.rng.integers(2**31)),
-            latency_limit_ms=problem.latency_limit_ms,
-            strategy_name=self.name,
-            plugin_manager=problem.plugin_manager,
+            label=f"stage {number}",
         )
-
-    def _adopt(self, problem: Problem, history: Sequence[Evaluation]) -> None:
-        """Count a stage's evaluations in the outer problem (its budget and history)."""
-        self._last_stage = []
-        for e in history:
-            if problem.remaining <= 0:
-                break
-            adopted = Evaluation(
-                e.arch, e.latency_ms, e.latency_source, e.accuracy, problem.evaluations
-            )
-            problem.history.append(adopted)
-            self._last_stage.append(adopted)
 
     def _replay(self, problem: Problem, gspace, report: StageReport) -> None:
         """Re-add a finished stage's evaluations (resumed run) without evaluating again."""
-        history = [
-            Evaluation(
+        self._last_stage = []
+        for r in report.history:
+            if problem.remaining <= 0:
+                break
+            evaluation = Evaluation(
                 gspace.full().parse(r["arch"]),
                 r["latency_ms"],
                 r["latency_source"],
                 r["accuracy"],
                 0,
             )
-            for r in report.history
-        ]
-        self._adopt(problem, history)
+            self._last_stage.append(problem.record(evaluation, notify=False))
 
     def _evaluator(self, supernet, train, val):
         from hwnas.plugins.hurricane.supernet.evaluate import SubnetEvaluator
@@ -463,10 +450,15 @@ class Hurricane(Strategy):
         """Run the stages; the front and best come from the last stage's supernet."""
         self._extra = {}
         self._last_stage = []
+        self._result_accuracy = None
         result = super().search(problem)
         result.extra["latency_limit_ms"] = problem.latency_limit_ms
         result.extra.update(self._extra)
         return result
+
+    def result_accuracy(self, problem: Problem):
+        """The last stage's supernet: the front's accuracies are its."""
+        return self._result_accuracy or problem.accuracy
 
     def front_candidates(self, problem: Problem) -> list[Evaluation]:
         """The last stage's evaluations (earlier stages used a less-trained supernet)."""
@@ -489,7 +481,8 @@ class Hurricane(Strategy):
             lines.append(
                 f"[bold]winner[/bold] {final['arch']}\n"
                 f"  latency {final['latency_ms']:.3f} ms ({final['latency_source']}; layer model "
-                f"{final['predicted_latency_ms']:.3f} ms; limit {extra.get('latency_limit_ms')} ms)\n"
+                f"{final['predicted_latency_ms']:.3f} ms; "
+                f"limit {extra.get('latency_limit_ms')} ms)\n"
                 f"  test accuracy {scratch['test_accuracy']:.2f}% after {scratch['epochs']:.2g} "
                 f"epoch(s) from scratch ({scratch['seconds']:.0f} s)\n  files: "
                 + ", ".join(str(v) for v in final["files"].values())
@@ -499,10 +492,12 @@ class Hurricane(Strategy):
 
 def live_target(problem: Problem) -> dict[str, Any]:
     """The live target behind the problem's latency model (name, options, store, model)."""
+    from hwnas.latency import MeasuringLatencyModel
+
     model = problem.latency
-    if not all(hasattr(model, a) for a in ("target", "options", "store")):
+    if not isinstance(model, MeasuringLatencyModel):
         raise HwnasError(
-            f"strategy hurricane needs a live target, not {getattr(model, 'name', model)!r}",
+            f"strategy hurricane needs a live target, not {model.name!r}",
             "pass a live target such as --target onnxruntime (see 'hwnas targets')",
         )
     return {"target": model.target, "options": model.options, "store": model.store, "model": model}

@@ -43,9 +43,9 @@ def load_runtime(model_path: Path, space: str | None, target: str | None, data_d
     damaged file) is a one-line :class:`HwnasError`.
     """
     from hwnas.accuracy import default_accuracy
+    from hwnas.live_latency import resolve_latency_model
     from hwnas.manager import get_plugin_manager
     from hwnas.plugins.pnag.model_file import load_generator
-    from hwnas.live_latency import resolve_latency_model
 
     model = load_generator(model_path)
     if space is not None and space != model.space:

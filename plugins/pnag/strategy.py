@@ -107,7 +107,9 @@ def choice_mask(space, latency, rng: np.random.Generator, tries: int = 200):
     Finds one answerable architecture (random draws), then varies one position
     at a time. Live (measuring) latency models are not probed.
     """
-    if hasattr(latency, "prefetch"):
+    from hwnas.latency import MeasuringLatencyModel
+
+    if isinstance(latency, MeasuringLatencyModel):
         return None, 0
     queries = 0
     base = None

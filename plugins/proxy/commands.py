@@ -78,5 +78,3 @@ def transfer_analyze(
         )
     wide_console().print(t)
     console.print(f"wrote {json_path} and {png_path}")
-
-

@@ -43,9 +43,9 @@ from scipy.optimize import nnls
 
 from hwnas.errors import HwnasError
 from hwnas.latency import Latency, LatencyModel
-from hwnas.space import Architecture, SearchSpace
 from hwnas.plugins.proxy.features import Features, arch_features
 from hwnas.plugins.proxy.stats import spearman
+from hwnas.space import Architecture, SearchSpace
 
 RIDGE_GRID = tuple(float(x) for x in np.logspace(-3, 3, 13))
 CRITERIA = ("mse", "srcc")

@@ -49,9 +49,8 @@ from typing import Any
 
 import numpy as np
 
-import hwnas
 from hwnas.errors import HwnasError
-from hwnas.latency import LatencyModel
+from hwnas.latency import LatencyModel, TabulatedLatency
 from hwnas.problem import Problem
 from hwnas.space import Architecture, SearchSpace
 from hwnas.strategy import SearchResult, Strategy
@@ -94,6 +93,7 @@ class ProxyTransfer(Strategy):
     """Proxy transfer with few-shot adaptation (see the module docstring for the steps)."""
 
     name = "proxy"
+    _model: LatencyModel | None = None
 
     def __init__(
         self,
@@ -197,16 +197,16 @@ class ProxyTransfer(Strategy):
 
     def candidate_pool(self, problem: Problem, proxies: list[LatencyModel]) -> list[Architecture]:
         """Architectures the samples and the SRCC ranking are drawn from (see module doc)."""
-        pools = [p.pool_archs() for p in proxies if hasattr(p, "pool_archs")]
+        pools = [p.pool_archs() for p in proxies if p.pool_archs() is not None]
         if pools:
             shared = set(pools[0]).intersection(*map(set, pools[1:]))
             pool = [a for a in pools[0] if a in shared]
         elif problem.space.size <= self.pool_limit:
             pool = enumerate_space(problem.space)
         else:
-            tables = [getattr(p, "table", None) for p in proxies]
-            if all(t is not None for t in tables) and len({id(t) for t in tables}) == 1:
-                pool = list(dict.fromkeys(tables[0].archs))
+            tables = [p.architectures() for p in proxies if isinstance(p, TabulatedLatency)]
+            if len(tables) == len(proxies) and len({id(t) for t in tables}) == 1:
+                pool = list(dict.fromkeys(tables[0]))
             else:
                 seen: dict[Architecture, None] = {}
                 for _ in range(self.pool_limit * 20):
@@ -246,9 +246,7 @@ class ProxyTransfer(Strategy):
         extra["pool_size"] = len(pool)
         rows = select_samples(pool_ms, self.samples, problem.rng, self.sampling)
         sample_archs = [pool[i] for i in rows]
-        prefetch = getattr(problem.latency, "prefetch", None)
-        if prefetch is not None:
-            prefetch(sample_archs)
+        problem.latency.prefetch(sample_archs)
         target_ms = np.array([problem.evaluate(a).latency_ms for a in sample_archs])
         extra["measurements_before_retiming"] = problem.evaluations
         extra["sample_archs"] = [problem.space.format(a) for a in sample_archs]
@@ -298,15 +296,13 @@ class ProxyTransfer(Strategy):
         extra["search_model"] = model.name
         self._model = model
 
-        finite = any(hasattr(p, "pool_archs") for p in proxies)
-        inner_problem = Problem(
-            problem.space,
-            model,
-            problem.accuracy,
+        finite = any(p.pool_archs() is not None for p in proxies)
+        inner_problem = problem.child(
+            latency=model,
             budget=len(pool) if finite else self.evals,
             seed=problem.seed,
-            latency_limit_ms=problem.latency_limit_ms,
-            strategy_name=f"proxy/{'pool' if finite else self.search_name}",
+            counted=False,  # free: the model is the proxy, not the target
+            label=f"proxy/{'pool' if finite else self.search_name}",
         )
         if finite:
             # A proxy that only answers its measured pool: rank the whole pool on the model.
@@ -342,8 +338,8 @@ class ProxyTransfer(Strategy):
                 for e in skipped
             ],
         )
-        if prefetch is not None and todo:
-            prefetch([e.arch for e in todo])
+        if todo:
+            problem.latency.prefetch([e.arch for e in todo])
         for e in todo:
             problem.evaluate(e.arch)
 
@@ -395,4 +391,4 @@ class ProxyTransfer(Strategy):
     @property
     def search_model(self) -> LatencyModel | None:
         """The model the inner search ran on (the calibrated proxy or the adapted model)."""
-        return getattr(self, "_model", None)
+        return self._model

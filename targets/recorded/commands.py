@@ -1,4 +1,4 @@
-"""Commands of the recorded devices: ``hwnas recorded``, ``hwnas data``, ``hwnas predict recorded``."""
+"""Commands of the recorded devices: ``hwnas recorded``, ``data`` and ``predict recorded``."""
 
 from __future__ import annotations
 
@@ -84,8 +84,8 @@ def predict_recorded(
     as_json: JsonFlag = False,
 ) -> None:
     """Few-shot architecture-level predictor on a recorded table: Spearman on the rest."""
-    from hwnas.targets.recorded.predictor import RECORDED_SPACES, few_shot
     from hwnas.targets.recorded.models import recorded_devices
+    from hwnas.targets.recorded.predictor import RECORDED_SPACES, few_shot
 
     if space not in RECORDED_SPACES:
         raise HwnasError(f"no recorded table for {space!r}", f"use {', '.join(RECORDED_SPACES)}")
@@ -131,7 +131,8 @@ def data(
     rows = tables.shipped_manifest()
     problems = tables.verify_shipped() if verify else []
     if as_json:
-        print_json({"data_dir": str(tables.resolve_data_dir()), "files": rows, "problems": problems})
+        in_use = str(tables.resolve_data_dir())
+        print_json({"data_dir": in_use, "files": rows, "problems": problems})
     else:
         table = Table("file", "size", "source", "licence", "sha256", title="shipped tables")
         for row in rows:
@@ -143,7 +144,7 @@ def data(
                 row["sha256"][:12],
             )
         wide_console().print(table)
-        console.print(f"in use: {tables.resolve_data_dir()} (override with --data-dir or $HWNAS_DATA)")
+        console.print(f"in use: {tables.resolve_data_dir()} (override: --data-dir or $HWNAS_DATA)")
         if verify and not problems:
             console.print(f"checksums: all {len(rows)} files match")
     if problems:

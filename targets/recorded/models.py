@@ -30,11 +30,10 @@ from typing import Any
 
 import numpy as np
 
-import hwnas
-from hwnas.targets.recorded import tables as data
 from hwnas.errors import ArchitectureError, HwnasError
 from hwnas.latency import Latency, LatencyModel
 from hwnas.space import Architecture
+from hwnas.targets.recorded import tables as data
 
 _SOURCES = {
     "nb201": "HELP (NeurIPS 2021) / HW-NAS-Bench (ICLR 2021), nb201/latency.csv",

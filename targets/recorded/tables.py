@@ -118,7 +118,7 @@ def open_text(path: Path, newline: str | None = None):
 
 
 def read_text(path: Path) -> str:
-    """The whole text of data file ``path`` (gunzipped when needed); one-line error if unreadable."""
+    """The text of data file ``path`` (gunzipped if needed); a one-line error if unreadable."""
     try:
         with open_text(path) as handle:
             return handle.read()

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from hwnas.errors import HwnasError
-from hwnas.space import Architecture, Position, SearchSpace
+from hwnas.space import Architecture, LayeredSpace, Position
 from hwnas.spaces.hurricane.ops import (
     OP_NAMES,
     Cost,
@@ -102,7 +102,7 @@ def plan_layers(profile: Profile) -> tuple[LayerSpec, ...]:
     return tuple(layers)
 
 
-class HurricaneSpace(SearchSpace):
+class HurricaneSpace(LayeredSpace):
     """HURRICANE space: 20 learnable layers x 32 ops (16 structures, with/without SE).
 
     ``ops`` restricts the candidates per layer (a generated, hardware-specific

@@ -18,9 +18,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from hwnas.errors import HwnasError
-from hwnas.space import Architecture
 from hwnas.plugins.hurricane.supernet.evaluate import recalibrate_bn, top1
 from hwnas.plugins.hurricane.supernet.train import BatchOrder, Progress, cosine_lr, param_groups
+from hwnas.space import Architecture
 
 
 @dataclass
