@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -103,11 +104,11 @@ def generated_spaces(args, store) -> dict[str, Any]:
 
 def run(args, store, variant: str, t: int, seed: int, generated: str | None) -> dict[str, Any]:
     """One hurricane search; the row the tables are built from."""
-    from hwnas.plugins.hurricane.accuracy import OneShotAccuracy
+    from hwnas.live_latency import MeasuredLatencyModel
     from hwnas.manager import get_plugin_manager
+    from hwnas.plugins.hurricane.accuracy import OneShotAccuracy
     from hwnas.plugins.hurricane.strategy import Hurricane
     from hwnas.problem import Problem
-    from hwnas.live_latency import MeasuredLatencyModel
 
     search_space = space()
     workdir = Path(args.workdir) / f"{variant}-seed{seed}"
@@ -156,8 +157,8 @@ def run(args, store, variant: str, t: int, seed: int, generated: str | None) -> 
 
 def quantile_limit(args, store) -> float:
     """The latency limit: a quantile of 2,000 random architectures of the generated space."""
-    from hwnas.predict.build import layer_latency_model
     from hwnas.plugins.hurricane.space_generation import GeneratedSpace
+    from hwnas.predict.build import layer_latency_model
 
     gen = GeneratedSpace.load(Path(args.workdir) / f"space-{args.target}.json")
     model = layer_latency_model(args.target, {}, space(), store, measure=0, calibrate=5)
@@ -171,8 +172,8 @@ def quantile_limit(args, store) -> float:
 
 def fixed_space_file(args, store) -> str:
     """The hand-designed space (FIXED_OPS in every layer), scored on the first target."""
-    from hwnas.predict.build import layer_latency_model, layer_table
     from hwnas.plugins.hurricane.space_generation import fixed_space
+    from hwnas.predict.build import layer_latency_model, layer_table
 
     full = space()
     model = layer_latency_model(args.target, {}, full, store, calibrate=5)
@@ -301,6 +302,11 @@ def print_summary(summary: dict[str, Any]) -> None:
         )
 
 
+def load_average() -> list[float]:
+    """The 1/5/15-minute load average, printed before and after timing (PROTOCOLS.md)."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
 def main(argv=None) -> int:
     from hwnas.store import LatencyStore
 
@@ -312,6 +318,8 @@ def main(argv=None) -> int:
     report: dict[str, Any] = json.loads(out_path.read_text()) if out_path.exists() else {}
     report["protocol"] = __doc__
     report["settings"] = {k: v for k, v in vars(args).items()}
+    report["load_average"] = {"before": load_average()}
+    print(f"load average before: {report['load_average']['before']}")
 
     def save() -> None:
         out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -343,6 +351,8 @@ def main(argv=None) -> int:
                 report["runs"] = rows
                 save()
         report["summary"] = summarise(rows)
+        report["load_average"]["after"] = load_average()
+        print(f"load average after: {report['load_average']['after']}")
         save()
         print_runs(rows, args.latency_ms)
         print_summary(report["summary"])

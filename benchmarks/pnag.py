@@ -1,11 +1,11 @@
 """PNAG: one generator for every latency budget, against one evolutionary search per budget.
 
-Protocol (../shared/BENCHMARKS.md; every evaluation counts, repeats included):
+Protocol (benchmarks/PROTOCOLS.md; every evaluation counts, repeats included):
 
 A. **NB201, ground truth** (devices raspi4, pixel3, eyeriss by default; seeds
    0..S-1). PNAG is trained once per device and seed with ``--evals``
    training evaluations (search sees ``c10valid_valid_acc``), then generates
-   an architecture for 7 budgets: the 5 BENCHMARKS.md budgets (20/35/50/65/80 %
+   an architecture for 7 budgets: the 5 protocol budgets (20/35/50/65/80 %
    latency quantiles of the device over the space) and 2 budgets that lie
    between training budgets (the midpoints of the training intervals holding
    the 27.5 % and 72.5 % quantiles). Generation evaluates a few candidates per
@@ -56,19 +56,19 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from hwnas.targets.recorded import tables as data
-from hwnas.targets.recorded.accuracy import OFAPredictorAccuracy
 from hwnas.arena import QUANTILES, ground_truth
 from hwnas.cli.common import jsonable
 from hwnas.errors import HwnasError
 from hwnas.manager import get_plugin_manager
 from hwnas.pareto import best_under_budget
 from hwnas.plugins.evolution import AgingEvolution
-from hwnas.plugins.pnag.strategy import PNAG
 from hwnas.plugins.pnag.generate import generate
+from hwnas.plugins.pnag.strategy import PNAG
 from hwnas.problem import Problem
 from hwnas.space import Architecture
 from hwnas.strategy import Strategy
+from hwnas.targets.recorded import tables as data
+from hwnas.targets.recorded.accuracy import OFAPredictorAccuracy
 
 MID_QUANTILES = (0.275, 0.725)
 PAPER_MOBILE_MS = (80, 110, 140, 170, 200)
@@ -207,11 +207,11 @@ def _mean(values) -> float:
     return float(np.nanmean(arr)) if np.isfinite(arr).any() else float("nan")
 
 
-def nb201_part(devices, seeds, evals, options, console, log) -> dict:
+def nb201_part(devices, seeds, evals, options, console, log, data_dir=None) -> dict:
     """Part A: per device, per budget, PNAG vs per-budget evolution."""
     report = {}
     for device in devices:
-        truth = ground_truth("nb201", device)
+        truth = ground_truth("nb201", device, data_dir=data_dir)
         runs = []
         for seed in range(seeds):
             t0 = time.perf_counter()
@@ -272,11 +272,11 @@ def print_nb201(device: str, runs: list[dict], console: Console) -> None:
     console.print(table)
 
 
-def k_part(devices, seeds, evals, options, ks, console, log) -> dict:
+def k_part(devices, seeds, evals, options, ks, console, log, data_dir=None) -> dict:
     """Part B: mean regret at the 5 quantile budgets for each K."""
     report: dict[str, Any] = {}
     for device in devices:
-        truth = ground_truth("nb201", device)
+        truth = ground_truth("nb201", device, data_dir=data_dir)
         report[device] = {}
         for k in ks:
             regrets, met = [], 0
@@ -579,11 +579,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if "nb201" in parts:
             report["nb201"] = nb201_part(
-                devices, args.seeds, args.evals, options, console, err.print
+                devices, args.seeds, args.evals, options, console, err.print, args.data_dir
             )
         if "k" in parts:
             ks = [int(k) for k in args.ks.split(",")]
-            report["k"] = k_part(devices, args.seeds, args.evals, options, ks, console, err.print)
+            report["k"] = k_part(
+                devices, args.seeds, args.evals, options, ks, console, err.print, args.data_dir
+            )
         if "ofa" in parts:
             report["ofa"] = ofa_part(
                 args.seeds, args.ofa_evals, options, console, err.print, args.data_dir

@@ -1,6 +1,6 @@
 """Benchmark: latency predictors on live CPU targets and on the recorded NB201/FBNet/OFA tables.
 
-Protocol (printed with the results; BENCHMARKS.md "Latency predictors on live
+Protocol (printed with the results; benchmarks/PROTOCOLS.md "Latency predictors on live
 targets" and "Few-shot latency prediction"):
 
 Live targets (``hurricane`` space, small profile, batch 1):
@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import shutil
 import tempfile
 import time
@@ -55,11 +56,11 @@ from hwnas.predict import KernelPredictor, PredictorParams, StoreLatencyModel, a
 from hwnas.predict.active import multiplicities
 from hwnas.predict.metrics import accuracy_report, within
 from hwnas.predict.model import archs_from_indices, index_matrix, measure_whole, sample_indices
-from hwnas.targets.recorded.predictor import ArchParams, few_shot
 from hwnas.profile import probe_target, profile_workloads
 from hwnas.spaces.hurricane.ops import OP_NAMES
 from hwnas.spaces.hurricane.space import HurricaneSpace
 from hwnas.store import LatencyStore
+from hwnas.targets.recorded.predictor import ArchParams, few_shot
 from hwnas.timing import TimingProtocol
 
 console = Console(width=160)
@@ -455,6 +456,11 @@ def print_recorded(space: str, rows: dict, shots, seeds) -> None:
 # ---------------------------------------------------------------------------
 
 
+def load_average() -> list[float]:
+    """The 1/5/15-minute load average, printed before and after timing (PROTOCOLS.md)."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -485,6 +491,8 @@ def main() -> None:
     }
     console.print(__doc__, highlight=False)
     if not args.skip_live:
+        results["load_average"] = {"before": load_average()}
+        console.print(f"load average before: {results['load_average']['before']}")
         tmp = None
         if args.store_dir:
             store_dir = Path(args.store_dir)
@@ -500,6 +508,8 @@ def main() -> None:
         finally:
             if tmp is not None:
                 shutil.rmtree(tmp, ignore_errors=True)
+        results["load_average"]["after"] = load_average()
+        console.print(f"load average after: {results['load_average']['after']}")
     if not args.skip_recorded:
         from hwnas.targets.recorded import tables as data
 

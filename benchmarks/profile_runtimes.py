@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import statistics
 import time
 from pathlib import Path
@@ -192,6 +193,11 @@ def _fmt(value) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
+def load_average() -> list[float]:
+    """The 1/5/15-minute load average, printed before and after timing (PROTOCOLS.md)."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -222,10 +228,14 @@ def main() -> None:
         f"warm-up, {protocol.repeats} repeats of >= {protocol.min_repeat_ms} ms, median; "
         f"re-measured up to {protocol.max_attempts}x if CV > {protocol.max_cv}"
     )
+    load_before = load_average()
+    console.print(f"load average before: {load_before}")
     results, first_s = measure_interleaved(targets, workloads, store, protocol, args.timeout)
     again, second_s = measure_interleaved(targets, workloads, store, protocol, args.timeout)
     assert again == results, "the second run must reuse the stored measurements"
     report = summarise(targets, workloads, results, first_s, second_s, protocol_text)
+    report["load_average"] = {"before": load_before, "after": load_average()}
+    console.print(f"load average after: {report['load_average']['after']}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
     print_report(report)

@@ -1,7 +1,7 @@
 """Proxy transfer on NAS-Bench-201 (27 recorded settings) and on a live pair (hurricane).
 
-Protocol: ../shared/BENCHMARKS.md, "Few-shot latency prediction" (binding) and
-"Pareto search quality".
+Protocol: benchmarks/PROTOCOLS.md, "Few-shot latency prediction" and "Pareto
+search quality".
 
 A. **HELP's 6 devices** (titan_rtx_256, gold_6226, pixel2, raspi4, eyeriss,
    fpga), N = 10 target samples drawn uniformly with
@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -55,13 +56,13 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import rankdata
 
-from hwnas.targets.recorded import tables as data
 from hwnas.cli.common import jsonable
 from hwnas.plugins.proxy.features import Features, arch_features
 from hwnas.plugins.proxy.fewshot import fit_adaptation, fit_nnls, fit_ridge
 from hwnas.plugins.proxy.monotonicity import allowed_proxies, best_proxies, srcc_matrix
 from hwnas.plugins.proxy.sampling import select_samples
 from hwnas.plugins.proxy.stats import spearman
+from hwnas.targets.recorded import tables as data
 
 HELP6 = ("titan_rtx_256", "gold_6226", "pixel2", "raspi4", "eyeriss", "fpga")
 HELP_PUBLISHED = {
@@ -87,7 +88,13 @@ HELP13 = (
     "titanx_256",
     "gold_6240",
 )
-CEO_BASELINES = {"xgb_onehot": 0.34, "ridge_eff_ops": 0.77, "best_single": 0.92, "ridge_nnls": 0.95}
+#: Reference baselines of the protocol (N=10, HELP's 13 as proxies, mean SRCC over HELP's 6).
+REFERENCE_BASELINES = {
+    "xgb_onehot": 0.34,  # XGBoost on the one-hot encoding of the samples alone
+    "ridge_eff_ops": 0.77,  # ridge on effective-edge op counts
+    "best_single": 0.92,  # best single proxy chosen on the samples
+    "ridge_nnls": 0.95,  # ridge / NNLS of the target on the proxies' log latencies
+}
 SEEDS = range(5)
 FIXED_PROXY = "pixel3"
 
@@ -149,7 +156,7 @@ def predictions(t: NB201, target: str, proxies: list[str], rows: np.ndarray) -> 
 
 def part_a(t: NB201) -> dict:
     say("=" * 100)
-    say("A. Few-shot SRCC on HELP's 6 devices (BENCHMARKS.md protocol: N=10 uniform samples,")
+    say("A. Few-shot SRCC on HELP's 6 devices (PROTOCOLS.md protocol: N=10 uniform samples,")
     say("   default_rng(seed).choice(15625, 10, replace=False), seeds 0..4, SRCC on the other")
     say("   15,615 architectures, mean over seeds; target and its other settings never proxies)")
     methods = ["xgb_onehot", "ridge_eff_ops", "best_single", "ridge_log", "nnls_log", "ours"]
@@ -218,10 +225,14 @@ def part_a(t: NB201) -> dict:
             f"{means['ours']:7.3f} {means['ours_spread']:12.3f}"
         )
     say("")
+    ref = REFERENCE_BASELINES
     say(
-        "CEO's baselines (HELP's 13, mean of 6): xgb one-hot 0.34, ridge effective ops 0.77, "
-        "best single proxy 0.92, ridge/NNLS on proxies' log latency 0.95; HELP published 0.932"
+        f"reference baselines (HELP's 13, mean of 6): xgb one-hot {ref['xgb_onehot']:.2f}, "
+        f"ridge effective ops {ref['ridge_eff_ops']:.2f}, best single proxy "
+        f"{ref['best_single']:.2f}, ridge/NNLS on proxies' log latency {ref['ridge_nnls']:.2f}; "
+        f"HELP published {np.mean(list(HELP_PUBLISHED.values())):.3f}"
     )
+    report["reference_baselines"] = dict(REFERENCE_BASELINES)
     return report
 
 
@@ -379,7 +390,7 @@ def part_c(t: NB201, data_dir=None) -> dict:
     say(
         f"arena devices ({', '.join(six)}): proxy(best) {arena6['best']:.3f}, proxy(pixel3, "
         f"5 devices) {arena6['fixed']:.3f}, evolution@100 {arena6['evolution_100']:.3f} "
-        "(CEO's evolution@100: 0.797)"
+        "(reference evolution@100: 0.797)"
     )
     say("meas = target measurements spent (k=10 samples + re-timed front); adapt = share of seeds")
     say("that adapted (sample SRCC below 0.9)")
@@ -390,11 +401,16 @@ def part_c(t: NB201, data_dir=None) -> dict:
 LIVE_PAIRS = (("onnxruntime", "torch"), ("onnxruntime", "openvino"))
 
 
+def load_average() -> list[float]:
+    """The 1/5/15-minute load average, printed before and after timing (PROTOCOLS.md)."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
 def part_d(pool_size: int, out_dir: Path) -> dict:
-    from hwnas.manager import get_plugin_manager
-    from hwnas.store import LatencyStore
     from hwnas.live_latency import MeasuredLatencyModel
+    from hwnas.manager import get_plugin_manager
     from hwnas.plugins.proxy.stats import estimate_srcc
+    from hwnas.store import LatencyStore
 
     say("")
     say("=" * 100)
@@ -408,6 +424,8 @@ def part_d(pool_size: int, out_dir: Path) -> dict:
     rng = np.random.default_rng(2024)
     pool = list(dict.fromkeys(space.sample(rng) for _ in range(pool_size)))
     report: dict = {"space": "hurricane", "profile": "small", "pool": len(pool), "pairs": {}}
+    report["load_average"] = {"before": load_average()}
+    say(f"load average before: {report['load_average']['before']}")
     feats = arch_features(space, pool)
     for proxy_name, target_name in LIVE_PAIRS:
         started = time.perf_counter()
@@ -486,7 +504,7 @@ def part_d(pool_size: int, out_dir: Path) -> dict:
                 for n, v in noise.items()
             )
         )
-        # Repeatability ceiling (BENCHMARKS.md): the first 20 architectures timed again on the
+        # Repeatability ceiling (PROTOCOLS.md): the first 20 architectures timed again on the
         # target in an independent run (its own store), compared with the first run.
         repeat = MeasuredLatencyModel(
             target_name,
@@ -528,6 +546,8 @@ def part_d(pool_size: int, out_dir: Path) -> dict:
                 + " / "
                 + ",".join(r["decision"])
             )
+    report["load_average"]["after"] = load_average()
+    say(f"load average after: {report['load_average']['after']}")
     say("")
     say("Part D scores the transfer decision and the adaptation (the latency side). A full")
     say("proxy search on hurricane also needs accuracies: the 'supernet' source with a")
@@ -551,7 +571,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     path = args.out / "proxy_transfer.json"
     report: dict = {
-        "protocol": "../shared/BENCHMARKS.md few-shot latency prediction (binding) and Pareto "
+        "protocol": "benchmarks/PROTOCOLS.md few-shot latency prediction and Pareto "
         "search quality; see this script's docstring",
     }
     if args.only_live:

@@ -5,7 +5,7 @@ Conventions: array functions take points whose columns are all *minimised*
 :class:`~hwnas.problem.Evaluation` s: minimise ``latency_ms``, maximise
 ``accuracy``.
 
-The arena protocol (BENCHMARKS.md) is implemented by :class:`Normaliser`:
+The arena protocol (benchmarks/PROTOCOLS.md) is implemented by :class:`Normaliser`:
 latency scaled to [0, 1] by the space's min and max on the device, error =
 100 - accuracy scaled so that the best error in the space maps to 0 and the
 median error to 1 (clipped to 1), reference point (1, 1).
@@ -181,11 +181,6 @@ class Normaliser:
         if len(np.atleast_1d(latencies)) == 0:
             return 0.0
         return hypervolume_2d(self.points(latencies, accuracies), self.reference)
-
-
-# BENCHMARKS.md's constants for NB201 / CIFAR-10 test accuracy.
-NB201_C10_ERR_BEST = 5.627
-NB201_C10_ERR_MEDIAN = 9.255
 
 
 def true_front(latencies, accuracies) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Recorded targets and accuracy sources against the published tables in ../shared/data."""
+"""Recorded targets and accuracy sources against the published tables shipped with hwnas."""
 
 from __future__ import annotations
 

@@ -177,13 +177,13 @@ def structure(features: Mapping[str, Any]) -> dict[str, float]:
     """
     op = features.get("op")
     try:
-        from hwnas.spaces.hurricane.ops import _SE, OP_NAMES, _plan
+        from hwnas.spaces.hurricane.ops import OP_NAMES, SEStep, op_plan
 
         if op not in OP_NAMES:
             return _dense_structure(features)
         cin, cout = int(features["in_channels"]), int(features["out_channels"])
         h, w, stride = int(features["height"]), int(features["width"]), int(features["stride"])
-        plan = _plan(op, cin, cout, stride)
+        plan = op_plan(op, cin, cout, stride)
     except (ImportError, KeyError, TypeError, ValueError):
         return _dense_structure(features)
     batch = _num(features, "batch", 1)
@@ -193,7 +193,7 @@ def structure(features: Mapping[str, Any]) -> dict[str, float]:
     for branch in (plan.main, plan.proj):
         hh, ww = h, w
         for layer in branch:
-            if isinstance(layer, _SE):
+            if isinstance(layer, SEStep):
                 n_se += 1
                 r = max(1, layer.channels // 4)
                 se_params += 2 * layer.channels * r + layer.channels + r

@@ -47,7 +47,8 @@ FORMAT = "hwnas-kernel-predictor"
 VERSION = 1
 
 
-def _xgb():
+def xgboost_module():
+    """The ``xgboost`` module (a one-line error naming the package if it is missing)."""
     try:
         import xgboost
     except ImportError as exc:  # pragma: no cover - a declared dependency
@@ -103,7 +104,7 @@ class PredictorParams:
 
 
 @dataclass
-class _Trend:
+class LogTrend:
     """Ridge regression of log latency on standardised trend columns (intercept not penalised)."""
 
     mean: np.ndarray
@@ -112,7 +113,9 @@ class _Trend:
     intercept: float
 
     @classmethod
-    def fit(cls, x: np.ndarray, y: np.ndarray, ridge: float, huber: float | None = None) -> _Trend:
+    def fit(
+        cls, x: np.ndarray, y: np.ndarray, ridge: float, huber: float | None = None
+    ) -> LogTrend:
         """Ridge fit; with ``huber`` a Huber loss by iteratively reweighted least squares."""
         mean = x.mean(axis=0)
         scale = x.std(axis=0)
@@ -145,7 +148,7 @@ class _Trend:
         }
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> _Trend:
+    def from_dict(cls, d: Mapping[str, Any]) -> LogTrend:
         return cls(
             np.asarray(d["mean"], dtype=np.float64),
             np.asarray(d["scale"], dtype=np.float64),
@@ -185,7 +188,7 @@ class KernelPredictor:
     vocab: tuple[str, ...] = ()
     trained_keys: tuple[str, ...] = ()
     info: dict[str, Any] = field(default_factory=dict)
-    _members: list[tuple[_Trend | None, Any]] = field(default_factory=list, repr=False)
+    _members: list[tuple[LogTrend | None, Any]] = field(default_factory=list, repr=False)
 
     @property
     def fitted(self) -> bool:
@@ -200,7 +203,7 @@ class KernelPredictor:
         keys: Sequence[str] | None = None,
     ) -> KernelPredictor:
         """Train on workloads' feature dicts and their measured latencies (ms > 0)."""
-        xgb = _xgb()
+        xgb = xgboost_module()
         y_ms = np.asarray(ms, dtype=np.float64)
         if len(features) != len(y_ms):
             raise ValueError("features and ms must have the same length")
@@ -226,7 +229,7 @@ class KernelPredictor:
             full = p.point == "full" and m == 0
             sample = np.arange(n) if full or p.members == 1 else rng.integers(0, n, n)
             xs, ys = x[sample], y[sample]
-            trend = _Trend.fit(xs[:, cols], ys, p.ridge, huber) if p.trend else None
+            trend = LogTrend.fit(xs[:, cols], ys, p.ridge, huber) if p.trend else None
             base = trend.predict(xs[:, cols]) if trend else np.zeros(len(ys))
             dtrain = xgb.DMatrix(xs, label=ys - base, feature_names=self._names())
             booster = xgb.train(p.xgb_params(p.seed * 1000 + m), dtrain, p.rounds)
@@ -252,7 +255,7 @@ class KernelPredictor:
         """``(members, n)`` log-latency predictions of every member."""
         if not self.fitted:
             raise HwnasError("the latency predictor is not trained", "fit it or load a saved one")
-        xgb = _xgb()
+        xgb = xgboost_module()
         x = feature_matrix(features, self.vocab)
         cols = trend_columns(self.vocab, self.params.trend_ops)
         dmat = xgb.DMatrix(x, feature_names=self._names())
@@ -309,7 +312,7 @@ class KernelPredictor:
                 f"version {data.get('version')!r})",
                 "retrain it with 'hwnas predict train'",
             )
-        xgb = _xgb()
+        xgb = xgboost_module()
         predictor = cls(
             params=PredictorParams(**data["params"]),
             vocab=tuple(data["vocab"]),
@@ -320,7 +323,7 @@ class KernelPredictor:
         for member in data["members"]:
             booster = xgb.Booster()
             booster.load_model(bytearray(json.dumps(member["booster"]).encode()))
-            trend = _Trend.from_dict(member["trend"]) if member["trend"] else None
+            trend = LogTrend.from_dict(member["trend"]) if member["trend"] else None
             members.append((trend, booster))
         predictor._members = members
         return predictor

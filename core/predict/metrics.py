@@ -1,4 +1,4 @@
-"""Accuracy figures of latency predictors (the BENCHMARKS.md protocol for live targets)."""
+"""Accuracy figures of latency predictors (benchmarks/PROTOCOLS.md, live targets)."""
 
 from __future__ import annotations
 

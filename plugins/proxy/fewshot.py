@@ -22,7 +22,7 @@ is used; ``criterion="srcc"`` picks the best leave-one-out Spearman SRCC
 instead (ties broken by the error). With fewer than 4 samples only
 ``nnls:proxies`` is fitted.
 
-Measured on NB201 (BENCHMARKS.md protocol, 10 uniform samples, HELP's 13
+Measured on NB201 (benchmarks/PROTOCOLS.md, 10 uniform samples, HELP's 13
 meta-training devices as proxies, mean of HELP's 6 targets): ridge on the
 proxies' log latency 0.951, NNLS on them 0.945, this selection 0.966 (0.968
 with all allowed devices as proxies); ``benchmarks/proxy_transfer.py``

@@ -12,7 +12,7 @@ for a draw from each whole slice (mean of HELP's 6 devices, seeds 0..4; a
 uniform draw from the whole pool: 0.966).
 
 ``uniform``: k distinct architectures drawn uniformly from the pool (the
-few-shot benchmark protocol of BENCHMARKS.md, which draws
+few-shot benchmark protocol of benchmarks/PROTOCOLS.md, which draws
 ``rng.choice(pool, k, replace=False)``).
 
 With several proxies, ``spread`` sorts by the mean of the proxies' log

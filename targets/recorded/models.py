@@ -11,9 +11,10 @@ compile or time workloads. Registered names:
 - ``ofa/note10``: any OFA subnet at resolution 160/176/192/208/224, as the sum
   of OFA's measured per-operator Note10 lookup table.
 
-Every factory takes ``data_dir`` (default ``$HWNAS_DATA``, then
-``../shared/data``; see :mod:`hwnas.targets.recorded.tables`). Tables are read lazily on the
-first answer and cached per process; listing the plugins reads no file.
+Every factory takes ``data_dir`` (default ``$HWNAS_DATA``, then the tables
+shipped with hwnas; see :mod:`hwnas.targets.recorded.tables`). Tables are read
+lazily on the first answer and cached per process; listing the plugins reads
+no file.
 
 An FBNet/OFA architecture absent from the sampled table raises
 :class:`~hwnas.errors.HwnasError` by default; with ``predict_missing=True`` it

@@ -272,15 +272,15 @@ class ArchPredictor:
 
     def fit(self, feats: ArchFeatures, ms: Sequence[float]) -> ArchPredictor:
         """Train on features of N architectures and their latencies (ms > 0)."""
-        from hwnas.predict.kernel import _Trend, _xgb
+        from hwnas.predict.kernel import LogTrend, xgboost_module
 
         y = np.log(np.asarray(ms, dtype=np.float64))
         p = self.params
-        self._trend = _Trend.fit(feats.compact, y, p.ridge)
+        self._trend = LogTrend.fit(feats.compact, y, p.ridge)
         self._booster = None
         self.trained_on = len(y)
         if len(y) >= p.min_boost and p.rounds > 0:
-            xgb = _xgb()
+            xgb = xgboost_module()
             resid = y - self._trend.predict(feats.compact)
             dtrain = xgb.DMatrix(feats.full, label=resid)
             self._booster = xgb.train(
@@ -308,9 +308,9 @@ class ArchPredictor:
             raise HwnasError("the architecture predictor is not trained")
         log = self._trend.predict(feats.compact)
         if self._booster is not None:
-            from hwnas.predict.kernel import _xgb
+            from hwnas.predict.kernel import xgboost_module
 
-            log = log + self._booster.predict(_xgb().DMatrix(feats.full))
+            log = log + self._booster.predict(xgboost_module().DMatrix(feats.full))
         return np.exp(log)
 
 
@@ -361,7 +361,9 @@ def few_shot(
     data_dir: str | None = None,
     params: ArchParams | None = None,
 ) -> dict[str, Any]:
-    """BENCHMARKS.md few-shot protocol: N samples of ``device`` (rng ``seed``), SRCC on the rest.
+    """Few-shot protocol (benchmarks/PROTOCOLS.md): N samples of ``device``, SRCC on the rest.
+
+    The samples are drawn with ``numpy.random.default_rng(seed)``.
 
     Also gives the FLOPs and params baselines (their Spearman on the same rest).
     """

@@ -143,7 +143,9 @@ def se_cost(channels: int) -> Cost:
 
 # --------------------------------------------------------------------------- plans
 @dataclass(frozen=True)
-class _Conv:
+class ConvStep:
+    """One convolution (+BN, optional activation) of an op's plan."""
+
     cin: int
     cout: int
     k: int
@@ -153,33 +155,37 @@ class _Conv:
 
 
 @dataclass(frozen=True)
-class _SE:
+class SEStep:
+    """A squeeze-and-excitation block (reduction 4) of an op's plan."""
+
     channels: int
 
 
-_Layer = _Conv | _SE
+PlanStep = ConvStep | SEStep
 
 
 @dataclass(frozen=True)
-class _Plan:
+class OpPlan:
+    """An op as steps: its main branch, its projection branch and how they combine."""
+
     mode: str  # "plain" | "residual" | "split" | "concat"
-    main: tuple[_Layer, ...]
-    proj: tuple[_Layer, ...] = ()
+    main: tuple[PlanStep, ...]
+    proj: tuple[PlanStep, ...] = ()
 
 
-def _dw(c: int, k: int, stride: int = 1, act: str | None = None) -> _Conv:
-    return _Conv(c, c, k, stride, c, act)
+def _dw(c: int, k: int, stride: int = 1, act: str | None = None) -> ConvStep:
+    return ConvStep(c, c, k, stride, c, act)
 
 
-def _pw(cin: int, cout: int, act: str | None = None) -> _Conv:
-    return _Conv(cin, cout, 1, 1, 1, act)
+def _pw(cin: int, cout: int, act: str | None = None) -> ConvStep:
+    return ConvStep(cin, cout, 1, 1, 1, act)
 
 
-def _maybe_se(channels: int, se: bool) -> tuple[_Layer, ...]:
-    return (_SE(channels),) if se else ()
+def _maybe_se(channels: int, se: bool) -> tuple[PlanStep, ...]:
+    return (SEStep(channels),) if se else ()
 
 
-def _plan(name: str, cin: int, cout: int, stride: int) -> _Plan:
+def op_plan(name: str, cin: int, cout: int, stride: int) -> OpPlan:
     """Layer-level description of op `name`; single source of truth for build_op and op_cost."""
     spec = parse_op(name)
     if min(cin, cout, stride) < 1:
@@ -188,12 +194,12 @@ def _plan(name: str, cin: int, cout: int, stride: int) -> _Plan:
     same = stride == 1 and cin == cout
     if spec.family == "SEP":
         main = (_dw(cin, k, stride, "relu"), *_maybe_se(cin, se), _pw(cin, cout, "relu"))
-        return _Plan("residual" if same else "plain", main)
+        return OpPlan("residual" if same else "plain", main)
     if spec.family == "MB":
         hid = cin * spec.expand
         expand = (_pw(cin, hid, "relu6"),) if spec.expand > 1 else ()
         main = (*expand, _dw(hid, k, stride, "relu6"), *_maybe_se(hid, se), _pw(hid, cout))
-        return _Plan("residual" if same else "plain", main)
+        return OpPlan("residual" if same else "plain", main)
 
     # ShuffleNetV2 blocks (SPOS): split form if shape-preserving, else two-branch form.
     if cout % 2:
@@ -220,13 +226,13 @@ def _plan(name: str, cin: int, cout: int, stride: int) -> _Plan:
             _dw(mid, k),
             _pw(mid, out, "relu"),
         )
-    return _Plan(mode, (*main, *_maybe_se(out, se)), proj)
+    return OpPlan(mode, (*main, *_maybe_se(out, se)), proj)
 
 
-def _layers_cost(layers: tuple[_Layer, ...], h: int, w: int) -> Cost:
+def _layers_cost(layers: tuple[PlanStep, ...], h: int, w: int) -> Cost:
     total = Cost(0, 0)
     for layer in layers:
-        if isinstance(layer, _SE):
+        if isinstance(layer, SEStep):
             total += se_cost(layer.channels)
         else:
             h, w = output_size(h, layer.k, layer.stride), output_size(w, layer.k, layer.stride)
@@ -236,7 +242,7 @@ def _layers_cost(layers: tuple[_Layer, ...], h: int, w: int) -> Cost:
 
 def op_cost(name: str, cin: int, cout: int, height: int, width: int, stride: int) -> Cost:
     """Analytic cost of op `name` on a cin x height x width input (shape formulas, no module)."""
-    plan = _plan(name, cin, cout, stride)
+    plan = op_plan(name, cin, cout, stride)
     return _layers_cost(plan.main, height, width) + _layers_cost(plan.proj, height, width)
 
 
@@ -276,11 +282,11 @@ def channel_shuffle(x: torch.Tensor, groups: int = 2) -> torch.Tensor:
     return x.reshape(n, groups, c // groups, h, w).transpose(1, 2).reshape(n, c, h, w)
 
 
-def _build(layers: tuple[_Layer, ...]) -> nn.Sequential:
+def _build(layers: tuple[PlanStep, ...]) -> nn.Sequential:
     return nn.Sequential(
         *(
             SqueezeExcite(layer.channels)
-            if isinstance(layer, _SE)
+            if isinstance(layer, SEStep)
             else conv_bn(layer.cin, layer.cout, layer.k, layer.stride, layer.groups, layer.act)
             for layer in layers
         )
@@ -292,7 +298,7 @@ class HurricaneOp(nn.Module):
 
     def __init__(self, name: str, cin: int, cout: int, stride: int) -> None:
         super().__init__()
-        plan = _plan(name, cin, cout, stride)
+        plan = op_plan(name, cin, cout, stride)
         self.name, self.mode = name, plan.mode
         self.use_residual = plan.mode == "residual"
         self.main = _build(plan.main)
