@@ -52,10 +52,11 @@ from rich.table import Table
 
 from hwnas.cli.common import parse_target_spec
 from hwnas.errors import HwnasError
+from hwnas.live_latency import measure_whole
 from hwnas.predict import KernelPredictor, PredictorParams, StoreLatencyModel, active_sample
 from hwnas.predict.active import multiplicities
 from hwnas.predict.metrics import accuracy_report, within
-from hwnas.predict.model import archs_from_indices, index_matrix, measure_whole, sample_indices
+from hwnas.predict.model import archs_from_indices, index_matrix, sample_indices
 from hwnas.profile import probe_target, profile_workloads
 from hwnas.spaces.hurricane.ops import OP_NAMES
 from hwnas.spaces.hurricane.space import HurricaneSpace

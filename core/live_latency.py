@@ -1,12 +1,17 @@
-"""Latency models of live targets for proxy transfer: whole architectures measured end to end.
+"""Latency of live targets: whole architectures measured end to end, and the target resolver.
+
+:func:`measure_architectures` / :func:`measure_whole` time whole networks in
+one run (the only place hwnas does). :func:`resolve_latency_model` turns a
+target name into a :class:`~hwnas.latency.LatencyModel` of a space: a recorded
+table, or a live target's measured model.
 
 :class:`MeasuredLatencyModel` answers an architecture by compiling and timing
 the *whole network* (``space.arch_workload``) on a live target through
 :func:`hwnas.profile.profile_workloads` (isolated workers, every result
 committed to the :class:`~hwnas.store.LatencyStore`, known ones reused).
 Answers are ``source="measured"``. ``prefetch(archs)`` measures a batch in
-one worker session (a worker start costs seconds); the proxy strategy calls
-it before evaluating a batch, so a batch costs no more target measurements
+one worker session (a worker start costs seconds); strategies call it
+before evaluating a batch, so a batch costs no more target measurements
 than evaluating its members one by one.
 
 As a *proxy*, a measured model answers only what was measured:
@@ -29,6 +34,65 @@ import numpy as np
 from hwnas.errors import HwnasError
 from hwnas.latency import Latency, LatencyModel
 from hwnas.space import Architecture, LayeredSpace, SearchSpace
+
+
+def measure_architectures(
+    target: str,
+    options: dict[str, Any],
+    space: SearchSpace,
+    archs: Sequence[Architecture],
+    store,
+    protocol=None,
+    workers: int = 1,
+    timeout_s: float = 600.0,
+    show_progress: bool = True,
+    batch: int = 1,
+):
+    """Measure whole architectures end to end (``arch_workload``) into ``store``, in one run.
+
+    Known ones are read from the store. Returns ``(measurements, result)``:
+    the ``ok`` :class:`~hwnas.timing.Measurement` of each architecture that
+    has one, and the :class:`~hwnas.profile.ProfileResult` (what was measured
+    now, reused, failed; the target's fingerprint).
+    """
+    from hwnas.profile import profile_workloads
+
+    workloads = {a: space.arch_workload(a, batch) for a in dict.fromkeys(archs)}
+    result = profile_workloads(
+        target,
+        options,
+        list(workloads.values()),
+        store,
+        protocol,
+        workers=workers,
+        timeout_s=timeout_s,
+        show_progress=show_progress,
+    )
+    measurements = {}
+    for arch, workload in workloads.items():
+        m = result.results.get(workload.key)
+        if m is not None and m.ok:
+            measurements[arch] = m
+    return measurements, result
+
+
+def measure_whole(
+    target: str,
+    options: dict[str, Any],
+    space: SearchSpace,
+    archs: Sequence[Architecture],
+    store,
+    protocol=None,
+    workers: int = 1,
+    timeout_s: float = 600.0,
+    show_progress: bool = True,
+    batch: int = 1,
+) -> dict[Architecture, float]:
+    """Median end-to-end latency (ms) of each architecture measured ``ok`` (see above)."""
+    measurements, _ = measure_architectures(
+        target, options, space, archs, store, protocol, workers, timeout_s, show_progress, batch
+    )
+    return {arch: float(m.median_ms) for arch, m in measurements.items()}
 
 
 class MeasuredLatencyModel(LatencyModel):
@@ -67,30 +131,26 @@ class MeasuredLatencyModel(LatencyModel):
 
     def prefetch(self, archs: Sequence[Architecture]) -> None:
         """Measure (or read from the store) every architecture not answered yet, in one run."""
-        from hwnas.profile import profile_workloads
-
         todo = [a for a in dict.fromkeys(archs) if a not in self._ms]
         if not todo:
             return
-        workloads = {a: self.search_space.arch_workload(a, self.batch) for a in todo}
-        result = profile_workloads(
+        measurements, result = measure_architectures(
             self.target,
             self.options,
-            list(workloads.values()),
+            self.search_space,
+            todo,
             self.store,
             self.protocol,
-            workers=self.workers,
-            timeout_s=self.timeout_s,
-            show_progress=self.show_progress,
+            self.workers,
+            self.timeout_s,
+            self.show_progress,
+            self.batch,
         )
         self.fingerprint_key = result.target.fingerprint_key
         self.new_measurements += result.measured
         self.reused += result.reused
-        for arch, workload in workloads.items():
-            m = result.results.get(workload.key)
-            if m is not None and m.ok:
-                self._ms[arch] = float(m.median_ms)
-                self.measurements[arch] = m
+        self.measurements.update(measurements)
+        self._ms.update({arch: float(m.median_ms) for arch, m in measurements.items()})
 
     def latency(self, arch: Architecture) -> Latency:
         """Measured end-to-end latency (one-line error when the measurement failed)."""

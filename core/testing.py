@@ -294,6 +294,7 @@ def _check_result(where, name, problem, result, recorder, result_type, evaluatio
     missing = [e for e in result.front if e not in history]
     assert not missing, f"{where}: {len(missing)} front member(s) not in the history"
     if result.history:
+        assert result.front, f"{where}: empty front after {len(result.history)} evaluations"
         points = np.array([(e.latency_ms, -e.accuracy) for e in result.history], dtype=float)
         for e in result.front:
             dominated = np.all(points <= (e.latency_ms, -e.accuracy), axis=1) & np.any(

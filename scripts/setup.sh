@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install hwnas with every runtime it drives, the dev tools and the example plugin.
+# Install hwnas with every runtime it drives, the dev tools and the example plugins.
 # Idempotent; safe to run again. Needs only PyPI (and Debian's archive when root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,3 +14,4 @@ fi
 python3 -m pip install -q --disable-pip-version-check torch==2.13.0  # the CPU build
 python3 -m pip install -q --disable-pip-version-check -e ".[all,dev]"
 python3 -m pip install -q --disable-pip-version-check -e examples/hwnas-target-example
+python3 -m pip install -q --disable-pip-version-check -e examples/hwnas-strategy-example

@@ -114,7 +114,8 @@ def predict_latency(
     as_json: JsonFlag = False,
 ) -> None:
     """Latency of architectures on TARGET from the store: measured + predicted layers + overhead."""
-    from hwnas.predict.model import StoreLatencyModel, measure_whole
+    from hwnas.live_latency import measure_whole
+    from hwnas.predict.model import StoreLatencyModel
     from hwnas.store import LatencyStore
 
     fp, options, default = _fingerprint(target, target_option, config)

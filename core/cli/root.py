@@ -229,7 +229,7 @@ def mount_plugin_commands(root: typer.Typer, pm=None) -> None:
         if isinstance(command, typer.Typer):
             parent.add_typer(command, name=spec.name, help=spec.summary)
         else:
-            parent.command(spec.name)(command)
+            parent.command(spec.name, short_help=spec.summary)(command)
 
 
 def main() -> None:

@@ -6,8 +6,9 @@
 - :mod:`~hwnas.predict.model`: :class:`StoreLatencyModel`, the architecture
   latency of a live target (measured-or-predicted layers + fixed layers +
   calibrated overhead) with provenance, vectorised.
-- :mod:`~hwnas.targets.recorded.predictor`: :class:`ArchPredictor`, architecture-level
-  XGBoost for the recorded NB201 / FBNet / OFA tables.
+- :mod:`~hwnas.predict.grid`: measure a layered space's (layer x op) grid
+  actively and fill the rest with predictions;
+- :mod:`~hwnas.predict.build`: a live target's layer latency model in one call.
 - :mod:`~hwnas.predict.metrics`: the accuracy figures benchmarks report.
 """
 
@@ -30,7 +31,6 @@ from hwnas.predict.model import (
     calibrate_overhead,
     fit_overhead,
     index_matrix,
-    measure_whole,
 )
 
 __all__ = [
@@ -48,7 +48,6 @@ __all__ = [
     "fit_overhead",
     "index_matrix",
     "load_predictor",
-    "measure_whole",
     "multiplicities",
     "predictor_path",
     "save_predictor",

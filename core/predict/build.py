@@ -39,8 +39,8 @@ def layer_latency_model(
     :param calibrate: whole architectures measured end to end for the overhead
         (0 keeps the plain sum of parts).
     """
+    from hwnas.live_latency import measure_whole
     from hwnas.predict.grid import active_profile_grid
-    from hwnas.predict.model import measure_whole
     from hwnas.profile import probe_target, profile_workloads
 
     if not isinstance(space, LayeredSpace):

@@ -389,40 +389,6 @@ class StoreLatencyModel(LatencyModel):
         }
 
 
-def measure_whole(
-    target: str,
-    options: dict[str, Any],
-    space: SearchSpace,
-    archs: Sequence[Architecture],
-    store,
-    protocol=None,
-    workers: int = 1,
-    timeout_s: float = 600.0,
-    show_progress: bool = True,
-    batch: int = 1,
-) -> dict[Architecture, float]:
-    """Measure whole architectures end to end (``arch_workload``) into ``store``; ok ones only."""
-    from hwnas.profile import profile_workloads
-
-    workloads = {a: space.arch_workload(a, batch) for a in archs}
-    result = profile_workloads(
-        target,
-        options,
-        list(workloads.values()),
-        store,
-        protocol,
-        workers=workers,
-        timeout_s=timeout_s,
-        show_progress=show_progress,
-    )
-    out = {}
-    for arch, w in workloads.items():
-        m = result.results.get(w.key)
-        if m is not None and m.ok:
-            out[arch] = float(m.median_ms)
-    return out
-
-
 def calibrate_overhead(
     model: StoreLatencyModel,
     target: str,
@@ -433,6 +399,8 @@ def calibrate_overhead(
     show_progress: bool = True,
 ) -> Overhead:
     """Measure ``archs`` end to end on ``target`` and fit ``model``'s overhead to them."""
+    from hwnas.live_latency import measure_whole
+
     whole = measure_whole(
         target,
         options,
