@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from hwnas.errors import HwnasError
 from hwnas.hookspecs import hookimpl
 from hwnas.manager import PluginManager
 from hwnas.target import Target
@@ -117,8 +118,28 @@ def check_target_contract(target: Target, workload: Workload | None = None) -> M
 # the strategy contract
 # ---------------------------------------------------------------------------
 
-CONTRACT_SPACE = "nb201"
-CONTRACT_TARGET = "nb201/raspi4"  # recorded: every latency is a table look-up
+def contract_problem_parts(pm: PluginManager) -> tuple[str, str]:
+    """The space and recorded target the strategy contract runs on: ``(space, target)``.
+
+    The first recorded target (by name) that tabulates its whole space, on a
+    space with an accuracy source: every latency is a table look-up, every
+    accuracy known. One-line error when no installed plugin offers one.
+    """
+    from hwnas.latency import TabulatedLatency
+
+    with_accuracy = {info.spec.space for info in pm.infos("accuracy") if info.available}
+    for info in pm.infos("target"):
+        space = getattr(info.spec, "space", None)
+        if not (info.available and info.spec.recorded and space in with_accuracy):
+            continue
+        model = pm.create("target", info.name)
+        size = pm.create("space", space).size
+        if isinstance(model, TabulatedLatency) and len(model.architectures()) == size:
+            return space, info.name
+    raise HwnasError(
+        "no recorded target tabulates a whole space with an accuracy source",
+        "install hwnas with its shipped tables (see 'hwnas data')",
+    )
 
 
 @dataclass
@@ -158,19 +179,21 @@ class _SearchRecorder:
 
 
 def strategy_contract_skip_reason(pm: PluginManager, name: str) -> str | None:
-    """Why strategy ``name`` cannot run the contract problem (nb201 on nb201/raspi4), or ``None``.
+    """Why strategy ``name`` cannot run the contract problem, or ``None``.
 
     A strategy that is unavailable here, or that declares its own search
-    space (``StrategySpec.space``) other than nb201, is skipped.
+    space (``StrategySpec.space``) other than the contract's
+    (:func:`contract_problem_parts`), is skipped.
     """
     info = pm.get("strategy", name)
     if not info.available:
         return f"strategy {info.name!r} is unavailable here: {info.reason}"
-    space = getattr(info.spec, "space", None)
-    if space not in (None, CONTRACT_SPACE):
+    contract_space, contract_target = contract_problem_parts(pm)
+    space = info.spec.space
+    if space not in (None, contract_space):
         return (
             f"strategy {info.name!r} declares its own space {space!r}; the strategy contract "
-            f"runs on {CONTRACT_SPACE} with the recorded {CONTRACT_TARGET} latencies"
+            f"runs on {contract_space} with the recorded {contract_target} latencies"
         )
     return None
 
@@ -186,9 +209,9 @@ def check_strategy_contract(
     """Assert the rules of :class:`hwnas.strategy.Strategy` on registered strategy ``name``.
 
     Runs ``pm.create("strategy", name, **options)`` (a fresh instance per run)
-    on a small problem: the recorded ``nb201`` space with the ``nb201/raspi4``
-    latency table and nb201's default accuracy source, ``budget``
-    evaluations, ``seed``. Checks that
+    on a small problem: a recorded space and target from
+    :func:`contract_problem_parts` (today NB201 with one of its tables), the
+    space's default accuracy source, ``budget`` evaluations, ``seed``. Checks that
 
     - ``search`` returns a :class:`~hwnas.strategy.SearchResult` named after
       the strategy whose history is the problem's, within the budget;
@@ -218,9 +241,10 @@ def check_strategy_contract(
     if report.skipped:
         return report
     options = dict(options or {})
-    space = pm.create("space", CONTRACT_SPACE)
-    latency = pm.create("target", CONTRACT_TARGET)
-    accuracy = default_accuracy(CONTRACT_SPACE, pm)
+    space_name, target_name = contract_problem_parts(pm)
+    space = pm.create("space", space_name)
+    latency = pm.create("target", target_name)
+    accuracy = default_accuracy(space_name, pm)
     started = time.perf_counter()
 
     def run(limit: float | None = None):
