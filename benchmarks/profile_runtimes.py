@@ -28,7 +28,8 @@ from rich.table import Table
 from scipy.stats import spearmanr
 
 from hwnas.cli.common import parse_target_spec
-from hwnas.profile import probe_target, progress_bar
+from hwnas.profile import probe_target
+from hwnas.progress import progress_bar
 from hwnas.runner import IsolatedTarget
 from hwnas.spaces.hurricane.ops import OP_NAMES
 from hwnas.spaces.hurricane.space import HurricaneSpace

@@ -8,11 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
 from hwnas.errors import HwnasError
 from hwnas.manager import PluginManager, get_plugin_manager
+from hwnas.progress import progress_bar
 from hwnas.runner import IsolatedTarget, TargetInfo
 from hwnas.store import LatencyStore
 from hwnas.target import Target
@@ -139,21 +137,3 @@ def probe_target(name: str, options: dict[str, Any], pm: PluginManager | None = 
         return TargetInfo(name, target.fingerprint(), target.fingerprint_key())
     finally:
         target.close()
-
-
-def progress_bar(enabled: bool = True) -> Progress:
-    """The rich progress bar hwnas shows for long runs: on stderr, only when it is a terminal.
-
-    Keeps stdout clean for ``--json`` and stderr to the one-line error contract
-    when output is captured.
-    """
-    console = Console(stderr=True)
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        disable=not enabled or not console.is_terminal,
-        transient=False,
-    )

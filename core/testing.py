@@ -118,6 +118,7 @@ def check_target_contract(target: Target, workload: Workload | None = None) -> M
 # the strategy contract
 # ---------------------------------------------------------------------------
 
+
 def contract_problem_parts(pm: PluginManager) -> tuple[str, str]:
     """The space and recorded target the strategy contract runs on: ``(space, target)``.
 

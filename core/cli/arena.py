@@ -8,8 +8,6 @@ from typing import Annotated, Any
 
 import typer
 from rich import box
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from hwnas.cli.common import (
@@ -23,6 +21,7 @@ from hwnas.cli.common import (
     write_json,
 )
 from hwnas.errors import HwnasError
+from hwnas.progress import progress_bar
 
 
 def _split(text: str, what: str) -> list[str]:
@@ -85,15 +84,7 @@ def arena(
         data_dir = target_options(load_config(config), f"{space}/{device}", {}).get("data_dir")
     total = sum(protocol_seeds(n, seeds) for n in names) * len(budgets)
     started = time.perf_counter()
-    bar = Progress(
-        TextColumn("[bold]arena[/bold] {task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=True,
-        disable=not progress,
-    )
+    bar = progress_bar(progress, label="arena", transient=True, terminal_only=False)
     with bar:
         task = bar.add_task(f"{space}/{device}", total=total)
         report = run_arena(

@@ -8,18 +8,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
 from hwnas.cli.common import JsonFlag, OptionList, console, load_space, parse_options, print_json
 from hwnas.errors import HwnasError
+from hwnas.progress import progress_bar
 
 supernet_app = typer.Typer(
     help="Train the HURRICANE one-shot supernet on real images and score paths with it.",
@@ -61,18 +54,6 @@ def supernet_space(profile: str | None, option: list[str] | None, ops: str | Non
         names = [op.strip() for op in ops.split(",") if op.strip()]
         space = space.restrict([names] * len(space.positions))
     return space
-
-
-def _progress_bar(label: str) -> Progress:
-    return Progress(
-        TextColumn(f"[bold]{label}[/bold]"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-    )
 
 
 @supernet_app.command("train")
@@ -148,7 +129,8 @@ def train(
             "split_seed": SPLIT_SEED,
             "train_images": len(train_split),
         }
-        with _progress_bar(f"supernet ({size} rank{'s' if size > 1 else ''})") as bar:
+        label = f"supernet ({size} rank{'s' if size > 1 else ''})"
+        with progress_bar(label=label, transient=True, terminal_only=False) as bar:
             task = bar.add_task("train", total=None, visible=show)
 
             def report(done: int, total: int) -> None:

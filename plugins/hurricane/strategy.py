@@ -584,11 +584,9 @@ def evaluation_row(space, e: Evaluation) -> dict[str, Any]:
 
 def save_weights(module, path: Path) -> None:
     """Atomically save a module's state dict."""
-    import torch
+    from hwnas.files import atomic_torch_save
 
-    tmp = path.with_suffix(".tmp")
-    torch.save(module.state_dict(), tmp)
-    tmp.replace(path)
+    atomic_torch_save(module.state_dict(), path)
 
 
 def load_weights(module, path: Path) -> None:
@@ -602,7 +600,7 @@ class ChunkProgress:
     """A rich progress bar over supernet steps (silent when disabled)."""
 
     def __init__(self, label: str, total: int, enabled: bool) -> None:
-        from hwnas.profile import progress_bar
+        from hwnas.progress import progress_bar
 
         self.enabled = enabled
         self.progress = progress_bar(enabled)

@@ -29,6 +29,7 @@ from typing import Any
 import torch
 
 from hwnas.errors import HwnasError
+from hwnas.files import atomic_torch_save
 from hwnas.plugins.pnag.encoding import Encoder
 from hwnas.plugins.pnag.evaluator import Evaluator
 from hwnas.plugins.pnag.generator import Generator
@@ -162,10 +163,7 @@ def save_generator(
         "summary": json.dumps(summary or {}, default=str),
         "training": training,
     }
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
-    return path
+    return atomic_torch_save(payload, path)
 
 
 def accuracy_description(accuracy) -> dict[str, Any]:

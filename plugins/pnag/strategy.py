@@ -304,23 +304,9 @@ class PNAG(Strategy):
             if not self.progress:
                 yield None, None
                 return
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-            )
+            from hwnas.progress import progress_bar
 
-            with Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=Console(stderr=True),
-                transient=True,
-            ) as p:
+            with progress_bar(transient=True, terminal_only=False) as p:
                 yield p, p.add_task("pnag", total=self.config.iterations)
 
         return bar()

@@ -15,20 +15,14 @@ from typing import Any
 import torch
 
 from hwnas.errors import HwnasError
+from hwnas.files import atomic_torch_save
 
 FORMAT = "hwnas-supernet/1"
 
 
 def save_atomic(state: dict[str, Any], path: str | os.PathLike) -> None:
-    """``torch.save`` to a temporary file beside ``path``, then rename it over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Save a checkpoint dict atomically (:func:`hwnas.files.atomic_torch_save`)."""
+    atomic_torch_save(state, path)
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
