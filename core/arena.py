@@ -52,13 +52,16 @@ from hwnas.space import Architecture
 from hwnas.strategy import SearchResult
 
 QUANTILES = (0.2, 0.35, 0.5, 0.65, 0.8)
-PROTOCOL_SEEDS = {"random": 10}
-DEFAULT_SEEDS = 5
 
 
-def protocol_seeds(strategy: str, seeds: int | None = None) -> int:
-    """``seeds`` if given, else the protocol's count (10 for random, 5 for the others)."""
-    return int(seeds) if seeds is not None else PROTOCOL_SEEDS.get(strategy, DEFAULT_SEEDS)
+def protocol_seeds(
+    strategy: str, seeds: int | None = None, plugin_manager: PluginManager | None = None
+) -> int:
+    """``seeds`` if given, else the strategy's declared ``arena_seeds`` (the protocol's count)."""
+    if seeds is not None:
+        return int(seeds)
+    pm = plugin_manager or get_plugin_manager()
+    return pm.get("strategy", strategy).spec.arena_seeds
 
 
 def check_device(space: str, device: str, plugin_manager: PluginManager | None = None) -> None:
@@ -186,7 +189,7 @@ def _mean_std(values: Sequence[float]) -> tuple[float, float]:
 def run_arena(
     space: str,
     device: str,
-    strategies: Sequence[str] = ("random", "evolution", "nsga2"),
+    strategies: Sequence[str],
     evals: Sequence[int] = (100, 300, 1000),
     seeds: int | None = None,
     dataset: str = "c10",
@@ -218,7 +221,7 @@ def run_arena(
         for budget in evals:
             runs = []
             started = time.perf_counter()
-            for seed in range(protocol_seeds(name, seeds)):
+            for seed in range(protocol_seeds(name, seeds, pm)):
                 strategy = pm.create("strategy", name, **options.get(name, {}))
                 problem = Problem(
                     truth.space,

@@ -72,13 +72,17 @@ class StrategySpec(PluginSpec):
     """A search strategy; ``factory(**options)`` returns a strategy object.
 
     ``space``/``space_options`` and ``evals`` are what ``hwnas search`` uses
-    when the user gives no ``--space``/``--evals`` (None: nb201, 100).
+    when the user gives no ``--space``/``--evals`` (None: the recorded
+    target's space, 100 evaluations). ``arena_seeds`` is how many seeds the
+    ground-truth arena runs by default (the protocol gives random search,
+    whose spread is largest, 10; every other strategy 5).
     """
 
     kind = "strategy"
     space: str | None = None
     space_options: dict[str, Any] = field(default_factory=dict)
     evals: int | None = None
+    arena_seeds: int = 5
 
 
 @dataclass(frozen=True)

@@ -49,8 +49,8 @@ def arena(
     space: Annotated[str, typer.Option(help="Fully tabulated space, e.g. nb201.")],
     device: Annotated[str, typer.Option(help="Recorded device of the space, e.g. raspi4.")],
     strategies: Annotated[
-        str, typer.Option(help="Comma-separated strategy plugins.")
-    ] = "random,evolution,nsga2",
+        str, typer.Option(help="Comma-separated strategy plugins, e.g. random,evolution,nsga2.")
+    ],
     evals: Annotated[
         str, typer.Option(help="Comma-separated evaluation budgets.")
     ] = "100,300,1000",
@@ -82,7 +82,7 @@ def arena(
         raise HwnasError(f"--seeds must be >= 1, got {seeds}", "e.g. --seeds 5")
     if data_dir is None:
         data_dir = target_options(load_config(config), f"{space}/{device}", {}).get("data_dir")
-    total = sum(protocol_seeds(n, seeds) for n in names) * len(budgets)
+    total = sum(protocol_seeds(n, seeds, pm) for n in names) * len(budgets)
     started = time.perf_counter()
     bar = progress_bar(progress, label="arena", transient=True, terminal_only=False)
     with bar:

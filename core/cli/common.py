@@ -103,3 +103,17 @@ def parse_target_spec(text: str) -> tuple[str, str, dict]:
 def load_space(name: str, options: list[str] | None = None):
     """Instantiate search space ``name`` through the plugin manager."""
     return get_plugin_manager().create("space", name, **parse_options(options))
+
+
+def default_layered_space() -> str:
+    """The name of the first registered space whose positions are layers (``LayeredSpace``).
+
+    What ``hwnas profile`` and ``hwnas predict`` use when no ``--space`` is given.
+    """
+    from hwnas.space import LayeredSpace
+
+    pm = get_plugin_manager()
+    for info in pm.infos("space"):
+        if info.available and isinstance(pm.create("space", info.name), LayeredSpace):
+            return info.name
+    raise HwnasError("no layered search space is installed", "pass --space")

@@ -9,7 +9,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from hwnas.cli.common import JsonFlag, OptionList, console, load_space, parse_options, print_json
+from hwnas.cli.common import (
+    JsonFlag,
+    OptionList,
+    console,
+    default_layered_space,
+    load_space,
+    parse_options,
+    print_json,
+)
 from hwnas.config import load_config, target_options
 from hwnas.errors import HwnasError
 from hwnas.manager import get_plugin_manager
@@ -91,7 +99,9 @@ def targets(
 
 def profile(
     target: Annotated[str, typer.Option(help="Target name (see 'hwnas targets').")],
-    space: Annotated[str, typer.Option(help="Search space.")] = "hurricane",
+    space: Annotated[
+        str | None, typer.Option(help="Layered search space (default: the registered one).")
+    ] = None,
     option: OptionList = None,
     target_option: TargetOptions = None,
     config: ConfigOption = None,
@@ -134,9 +144,12 @@ def profile(
     cfg = load_config(config)
     section = cfg.get("profile", {})
     options = target_options(cfg, target, parse_options(target_option))
-    search_space = load_space(space, option)
+    search_space = load_space(space or default_layered_space(), option)
     if not isinstance(search_space, LayeredSpace):
-        raise HwnasError(f"space {space!r} has no per-layer workloads", "profile hurricane")
+        raise HwnasError(
+            f"space {search_space.name!r} has no per-layer workloads",
+            f"profile a layered space such as {default_layered_space()}",
+        )
     indices = parse_index_ranges(
         layers or f"0-{len(search_space.positions) - 1}", len(search_space.positions)
     )

@@ -10,7 +10,15 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from hwnas.cli.common import JsonFlag, OptionList, console, load_space, parse_options, print_json
+from hwnas.cli.common import (
+    JsonFlag,
+    OptionList,
+    console,
+    default_layered_space,
+    load_space,
+    parse_options,
+    print_json,
+)
 
 predict_app = typer.Typer(
     help="Latency predictors: train on the store, query architectures, few-shot on recorded "
@@ -96,7 +104,9 @@ def predict_train(
 def predict_latency(
     target: TargetOption,
     archs: Annotated[list[str] | None, typer.Argument(help="Architectures (strings).")] = None,
-    space: Annotated[str, typer.Option(help="Layered search space.")] = "hurricane",
+    space: Annotated[
+        str | None, typer.Option(help="Layered search space (default: the registered one).")
+    ] = None,
     option: OptionList = None,
     target_option: TargetOptions = None,
     config: ConfigOption = None,
@@ -120,7 +130,7 @@ def predict_latency(
 
     fp, options, default = _fingerprint(target, target_option, config)
     latency_store = LatencyStore(store or default)
-    search_space = load_space(space, option)
+    search_space = load_space(space or default_layered_space(), option)
     rng = np.random.default_rng(seed)
     if calibrate > 0:
         measure_whole(
