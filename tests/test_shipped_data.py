@@ -8,11 +8,9 @@ such a folder.
 
 from __future__ import annotations
 
-import csv
 import gzip
 import hashlib
 import importlib.resources
-import os
 import shutil
 from pathlib import Path
 
@@ -23,7 +21,6 @@ import hwnas.targets.recorded
 from hwnas.errors import HwnasError
 from hwnas.targets.recorded import tables
 
-REFERENCE_ENV = "HWNAS_REFERENCE_DATA"  # optional folder with the original, plain tables
 PREDICTOR_SHAPES = {
     "0__weight": (400, 128),
     "0__bias": (400,),
@@ -280,40 +277,40 @@ def test_a_corrupt_gz_file_is_an_hwnas_error(tmp_path):
 
 
 # ---------------------------------------------------------------------------
-# The shipped tables equal the original plain ones (needs an external copy)
+# The shipped tables equal the published originals
 # ---------------------------------------------------------------------------
 
 
-def _reference_dir() -> Path:
-    value = os.environ.get(REFERENCE_ENV)
-    if not value or not Path(value).is_dir():
-        pytest.skip(f"set {REFERENCE_ENV} to a folder with the original plain tables to compare")
-    return Path(value)
-
-
-def test_shipped_tables_equal_the_reference_copy(monkeypatch):
-    reference = _reference_dir()
-    with (reference / "nb201" / "latency.csv").open(newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    raspi4 = np.array([float(row["raspi4"]) for row in rows])
-    shipped = tables.nb201_table()
-    np.testing.assert_array_equal(shipped.column("raspi4"), raspi4)
-
+def test_every_shipped_table_has_the_content_of_the_published_original():
+    # content_sha256 in the manifest was computed from the original plain files;
+    # the .gz tables must decompress to exactly them, the .npz hold the same arrays.
     for entry in tables.shipped_manifest():
-        original = reference / entry["uncompressed_name"]
-        shipped_path = tables.shipped_data_dir() / entry["path"]
-        if entry["path"].endswith(".gz"):
-            with gzip.open(shipped_path, "rb") as handle:
-                assert handle.read() == original.read_bytes(), entry["path"]
-        else:  # the re-compressed .npz: same arrays, bit for bit
-            with np.load(shipped_path) as new, np.load(original) as old:
-                assert new.files == old.files
-                for key in old.files:
-                    assert new[key].dtype == old[key].dtype
-                    assert new[key].tobytes() == old[key].tobytes(), key
+        shipped = tables.shipped_data_dir() / entry["path"]
+        assert tables.content_sha256(shipped) == entry["content_sha256"], entry["path"]
 
-    # the override: HWNAS_DATA points the loaders at the reference copy
-    monkeypatch.setenv(tables.DATA_ENV, str(reference))
-    assert tables.resolve_data_dir() == reference.resolve()
+
+def test_content_hash_sees_a_changed_value_and_not_the_compression(tmp_path):
+    shipped = tables.shipped_data_dir() / "ofa" / "latency.csv.gz"
+    plain = tmp_path / "latency.csv"
+    plain.write_bytes(gzip.decompress(shipped.read_bytes()))
+    assert tables.content_sha256(plain) == tables.content_sha256(shipped)
+    text = plain.read_text(encoding="utf-8")
+    plain.write_text(text.replace("\n1,", "\n1,9", 1), encoding="utf-8")
+    assert tables.content_sha256(plain) != tables.content_sha256(shipped)
+
+
+def test_hwnas_data_override_reads_plain_tables(tmp_path, monkeypatch):
+    for entry in tables.shipped_manifest():
+        if not entry["path"].startswith("nb201/"):
+            continue
+        target = tmp_path / entry["uncompressed_name"]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(
+            gzip.decompress((tables.shipped_data_dir() / entry["path"]).read_bytes())
+        )
+    monkeypatch.setenv(tables.DATA_ENV, str(tmp_path))
+    assert tables.resolve_data_dir() == tmp_path.resolve()
     assert tables.data_file("nb201/latency.csv").name == "latency.csv"
-    np.testing.assert_array_equal(tables.nb201_table().column("raspi4"), raspi4)
+    monkeypatch.delenv(tables.DATA_ENV)
+    shipped = tables.nb201_table().column("raspi4")
+    np.testing.assert_array_equal(tables.nb201_table(tmp_path).column("raspi4"), shipped)

@@ -316,8 +316,12 @@ def ofa_predictor_weights(data_dir: str | os.PathLike | None = None) -> dict[str
 
 
 def shipped_manifest() -> list[dict]:
-    """Entries of the shipped ``MANIFEST.json``: ``path``, ``uncompressed_name``, ``source``,
-    ``licence``, ``bytes`` (size) and ``sha256`` of each shipped file."""
+    """Entries of the shipped ``MANIFEST.json``, one per shipped file.
+
+    Keys: ``path``, ``uncompressed_name``, ``source``, ``licence``, ``bytes``
+    (size), ``sha256`` (of the shipped file) and ``content_sha256`` (of its
+    content, see :func:`content_sha256`, equal to the published original's).
+    """
     path = shipped_data_dir() / MANIFEST_NAME
     try:
         files = json.loads(path.read_text(encoding="utf-8"))["files"]
@@ -333,6 +337,29 @@ def shipped_manifest() -> list[dict]:
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def content_sha256(path: Path) -> str:
+    """SHA-256 of a table's *content*, independent of how it is stored.
+
+    A ``.gz`` file hashes its decompressed bytes; an ``.npz`` hashes each array
+    (name, dtype, shape, raw bytes, in name order); anything else its bytes.
+    The manifest's ``content_sha256`` was computed this way from the
+    published originals, so a match proves the shipped table equals them.
+    """
+    digest = hashlib.sha256()
+    if path.name.endswith(".npz"):
+        with np.load(path, allow_pickle=False) as arrays:
+            for name in sorted(arrays.files):
+                array = np.ascontiguousarray(arrays[name])
+                digest.update(f"{name}|{array.dtype.str}|{array.shape}|".encode())
+                digest.update(array.tobytes())
+        return digest.hexdigest()
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -363,6 +390,8 @@ def verify_shipped() -> list[str]:
         digest = _sha256(path)
         if digest != entry.get("sha256"):
             problems.append(f"{path}: sha256 {digest} differs from the manifest's")
+        elif content_sha256(path) != entry.get("content_sha256"):
+            problems.append(f"{path}: its content differs from the published original's")
     problems.extend(
         f"{root / relative}: a table hwnas needs is not in {MANIFEST_NAME}"
         for relative in _SHIPPED_TABLES
