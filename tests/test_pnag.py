@@ -9,9 +9,6 @@ only, since no HURRICANE accuracy source exists without a trained supernet.
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -345,19 +342,31 @@ class FlopsAccuracy(AccuracySource):
         return 50.0 + 5.0 * float(np.log10(self._space.cost(arch).flops))
 
 
+# Four ops of different cost in every layer: enough spread for budgets to mean something,
+# few enough distinct workloads to measure live here in well under a minute.
+STORE_OPS = ["SEP_k3", "MB_k3_e3", "MB_k5_e6", "MB_k7_e6_SE"]
+
+
 def test_hurricane_with_a_store_latency_model(tmp_path):
     from hwnas.predict.model import StoreLatencyModel
+    from hwnas.profile import profile_workloads
     from hwnas.spaces.hurricane.space import HurricaneSpace
     from hwnas.store import LatencyStore
 
-    source = Path(__file__).resolve().parent.parent / "benchmarks" / "results" / "profile.sqlite"
-    if not source.is_file():
-        pytest.skip("benchmarks/results/profile.sqlite (measured hurricane layers) not present")
-    shutil.copy(source, tmp_path / "store.sqlite")
+    space = HurricaneSpace().restrict([STORE_OPS] * 20)
+    cells = [space.layer_workload(i, op) for i in range(20) for op in STORE_OPS]
     store = LatencyStore(tmp_path / "store.sqlite")
-    fp = next(f for f, t in store.targets().items() if t.get("name") == "onnxruntime")
-    space = HurricaneSpace()
+    measured = profile_workloads(
+        "onnxruntime",
+        {"threads": 1},
+        [*cells, *space.fixed_workloads().values()],
+        store,
+        show_progress=False,
+    )
+    assert measured.failed == 0
+    fp = measured.target.fingerprint_key
     latency = StoreLatencyModel(space, store, fp, name="onnxruntime")
+    assert latency.measured.all()  # every cell timed on ONNX Runtime, nothing predicted
     accuracy = FlopsAccuracy(space)
     problem = Problem(space, latency, accuracy, budget=120, seed=0)
     strategy = PNAG(
