@@ -76,22 +76,12 @@ def measure_architectures(
     return measurements, result
 
 
-def measure_whole(
-    target: str,
-    options: dict[str, Any],
-    space: SearchSpace,
-    archs: Sequence[Architecture],
-    store,
-    protocol=None,
-    workers: int = 1,
-    timeout_s: float = 600.0,
-    show_progress: bool = True,
-    batch: int = 1,
-) -> dict[Architecture, float]:
-    """Median end-to-end latency (ms) of each architecture measured ``ok`` (see above)."""
-    measurements, _ = measure_architectures(
-        target, options, space, archs, store, protocol, workers, timeout_s, show_progress, batch
-    )
+def measure_whole(*args, **kwargs) -> dict[Architecture, float]:
+    """Median end-to-end latency (ms) of each architecture measured ``ok``.
+
+    Takes the arguments of :func:`measure_architectures`.
+    """
+    measurements, _ = measure_architectures(*args, **kwargs)
     return {arch: float(m.median_ms) for arch, m in measurements.items()}
 
 

@@ -75,7 +75,6 @@ from typing import Any
 import numpy as np
 import torch
 
-import hwnas
 from hwnas.errors import HwnasError
 from hwnas.problem import Problem
 from hwnas.space import Architecture
@@ -415,15 +414,3 @@ class PNAG(Strategy):
                 for g in self.generated
             ],
         }
-
-
-@hwnas.hookimpl
-def hwnas_strategies():
-    """Declare ``pnag``."""
-    yield hwnas.StrategySpec(
-        name="pnag",
-        summary="PNAG: one budget-conditioned LSTM generator for every latency budget "
-        "(REINFORCE on a Pareto-ranking evaluator; Guo et al., CVPRW 2023)",
-        factory=PNAG,
-        evals=400,  # hwnas search's default --evals for this strategy
-    )
