@@ -245,7 +245,9 @@ def test_transfer_analyze(installed):
 
 
 def test_bad_input_is_one_line(installed):
-    result = installed.run("arena", "--space", "nb201", "--device", "nosuch")
+    result = installed.run(
+        "arena", "--space", "nb201", "--device", "nosuch", "--strategies", "random"
+    )
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()

@@ -57,7 +57,7 @@ def active_profile_grid(
         must=[w.key for w in fixed.values()],
         rounds=rounds,
         show_progress=show_progress,
-        console=Console(stderr=True),
+        console=_terminal_console(),
         info=info,
     )
     unique = {w.key for w in cells}
@@ -139,3 +139,12 @@ def fill_predictions(result, grid: dict, store, fixed: dict | None = None) -> di
 # ---------------------------------------------------------------------------
 # hwnas predict ...
 # ---------------------------------------------------------------------------
+
+
+def _terminal_console() -> Console | None:
+    """A stderr console for the round-by-round notes, only when stderr is a terminal.
+
+    Captured output keeps the one-line error contract and ``--json`` clean.
+    """
+    console = Console(stderr=True)
+    return console if console.is_terminal else None
