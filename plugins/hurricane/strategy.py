@@ -429,9 +429,7 @@ class Hurricane(Strategy):
                 "images": result.images,
                 "seconds": result.seconds,
             }
-            import torch
-
-            torch.save(result.model.state_dict(), workdir / "winner.pt")
+            save_weights(result.model, workdir / "winner.pt")
             scratch_path.write_text(json.dumps(scratch) + "\n", encoding="utf-8")
         files = export_winner(
             space, arch, workdir, live["target"], live["options"], workdir / "winner.pt"
