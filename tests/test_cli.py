@@ -98,3 +98,29 @@ def test_sample_show_and_export_an_architecture(tmp_path):
     result = hwnas("arch", "export", "hurricane", arch["arch"], "--onnx", str(onnx_path))
     assert result.returncode == 0, result.stderr
     assert onnx_path.stat().st_size > 10_000 and "max abs diff" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("arena", "--space", "nb201", "--device", "raspi4"), "Missing option '--strategies'"),
+        (("nosuchcommand",), "No such command 'nosuchcommand'"),
+        (("arch", "sample", "nb201", "-n", "many"), "Invalid value for '-n'"),
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_2(args, expected):
+    result = subprocess.run(
+        [sys.executable, "-m", "hwnas", *args], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
+    assert expected in lines[0] and "--help" in lines[0]
+    assert result.stdout == ""
+
+
+def test_a_group_without_a_command_prints_its_help():
+    result = subprocess.run(
+        [sys.executable, "-m", "hwnas", "space"], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 2 and "show" in result.stdout and "Traceback" not in result.stderr

@@ -15,6 +15,11 @@ from hwnas.cli.common import JsonFlag, OptionList, console, load_space, print_js
 from hwnas.errors import HwnasError
 from hwnas.manager import get_plugin_manager
 
+try:  # typer >= 0.20 ships its own copy of click
+    from typer._click import exceptions as click_errors
+except ImportError:  # pragma: no cover - older typer on the real click
+    from click import exceptions as click_errors
+
 app = typer.Typer(
     help="Hardware-aware neural architecture search wired into real compilers.",
     no_args_is_help=True,
@@ -233,14 +238,34 @@ def mount_plugin_commands(root: typer.Typer, pm=None) -> None:
 
 
 def main() -> None:
-    """Console entry point: user errors become one line on stderr and exit status 2."""
+    """Console entry point: user errors become one line on stderr and exit status 2.
+
+    That holds for hwnas's own errors and for command-line usage errors (a
+    missing option, a value of the wrong type); ``hwnas`` alone or a group
+    without a command prints its help (exit status 2); Ctrl-C exits with 130.
+    """
     try:
         if MOUNT_ERROR is not None:
             raise MOUNT_ERROR
-        app()  # click itself turns usage errors into exit status 2
+        code = app(standalone_mode=False)
+    except click_errors.NoArgsIsHelpError:
+        code = 2  # the help was printed (a group called without a command), as click does
+    except click_errors.UsageError as exc:
+        where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+        _error(f"{exc.format_message()}{where}")
+    except typer.Abort:
+        Console(stderr=True).print("interrupted", highlight=False)
+        sys.exit(130)
     except HwnasError as exc:
-        Console(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(2)
+        _error(str(exc))
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _error(message: str) -> None:
+    """Print ``error: MESSAGE`` as one line on stderr and exit with status 2."""
+    line = " ".join(message.split())
+    Console(stderr=True).print(f"[red]error:[/red] {line}", highlight=False, soft_wrap=True)
+    sys.exit(2)
 
 
 try:
