@@ -60,3 +60,8 @@ def select_samples(
         a, b = lo + quarter, max(hi - quarter, lo + quarter + 1)
         picks.append(order[a + int(rng.integers(b - a))])
     return np.asarray(picks, dtype=np.int64)
+
+
+def sampling_rule(k: int) -> str:
+    """The sampling rule the product uses with ``k`` samples (the strategy's default)."""
+    return "spread"
