@@ -38,10 +38,27 @@ D. **Live pairs** on ``hurricane`` (small profile): ``onnxruntime`` as proxy of
    timed again on the target in an independent run). Measurements are reused
    from ``benchmarks/results/transfer_live*.sqlite`` on a re-run.
 
-    python benchmarks/proxy_transfer.py [--no-live | --only-live] [--live-pool 50] [--no-search]
+E. **Leave one device out** (the main few-shot figure): each of NB201's and
+   FBNet's 27 settings is the target in turn, the other settings minus the
+   same hardware the proxies; N = 5, 10, 20; seeds 0..4; samples drawn
+   uniformly (``default_rng(seed).choice(n, N, replace=False)``) and with the
+   ``spread`` rule; SRCC on every architecture not drawn (NB201: 15,625 cells;
+   FBNet: the 5,000 tabulated). "ours" is :func:`fit_adaptation` with the
+   sampling rule the product uses at that N
+   (:func:`hwnas.plugins.proxy.sampling.sampling_rule`); printed per N: mean
+   over devices, worst device, share of (device, seed) fits below 0.5, for
+   ours and the same-run baselines (best proxy chosen on the samples; that
+   proxy + ridge on effective-edge op counts, FBNet: block counts; NNLS on the
+   proxies' log latency), the rule LODO prefers, and how often the expected-
+   SRCC interval covers the true SRCC; plus HELP's 6 at N = 10.
+
+    python benchmarks/proxy_transfer.py [--parts A,B,C,D,E] [--no-live | --only-live]
+                                        [--live-pool 50] [--no-search]
                                         [--data-dir PATH] [--out benchmarks/results]
 
-Writes ``OUT/proxy_transfer.json``.
+``--parts lodo`` runs part E alone. Writes ``OUT/proxy_transfer.json`` (parts
+A-D; parts not run keep their figures) and ``OUT/proxy_transfer_lodo.json``
+(part E).
 """
 
 from __future__ import annotations
