@@ -117,7 +117,7 @@ class ProxyTransfer(Strategy):
         sampling: str = "auto",
         decision: str = "estimate",
         adapt: str = "auto",
-        criterion: str = "mse",
+        criterion: str = "bma",
         confidence: float = 0.95,
         pool: int = 20000,
         data_dir: str | None = None,
