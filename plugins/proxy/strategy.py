@@ -9,8 +9,9 @@ models of the same space) is queried freely.
 1. **Samples.** From a candidate pool (the whole space when it has at most
    ``pool`` architectures, the proxies' shared table, a measured proxy's
    pool, or ``pool`` random architectures), pick ``samples`` (k, default 10)
-   architectures spread over the proxy's latency range (``sampling="spread"``;
-   ``"uniform"`` draws uniformly) and measure them on the target: exactly k
+   architectures with the sampling rule of k (``sampling="auto"``; or
+   ``"spread"`` over the proxy's latency range, or ``"uniform"``) and measure
+   them on the target: exactly k
    target measurements, all before anything else.
 2. **Estimate** the proxy-target SRCC on the k pairs with a Fisher z and a
    bootstrap interval (:func:`hwnas.plugins.proxy.stats.estimate_srcc`). With
@@ -21,8 +22,9 @@ models of the same space) is queried freely.
    fit on the samples so latency limits keep their meaning).
 4. **Adapt** otherwise: fit the target's latency from the proxies and
    additive architecture features on the k samples
-   (:func:`hwnas.plugins.proxy.fewshot.fit_adaptation`: NNLS on the proxies or
-   ridge on proxies + op counts, chosen by leave-one-out) and search on the
+   (:func:`hwnas.plugins.proxy.fewshot.fit_adaptation`: NNLS on the proxies,
+   log-NNLS, ridge on proxies + op counts, averaged by leave-one-out likelihood,
+   never a constant or backwards fit) and search on the
    adapted model. ``adapt="always"``/``"never"`` forces either branch;
    ``"always"`` leaves the choice to the leave-one-out selection, which can
    keep the proxy's ranking (NNLS on one proxy): on NB201 with ``pixel3`` as
