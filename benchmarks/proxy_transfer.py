@@ -38,10 +38,27 @@ D. **Live pairs** on ``hurricane`` (small profile): ``onnxruntime`` as proxy of
    timed again on the target in an independent run). Measurements are reused
    from ``benchmarks/results/transfer_live*.sqlite`` on a re-run.
 
-    python benchmarks/proxy_transfer.py [--no-live | --only-live] [--live-pool 50] [--no-search]
+E. **Leave one device out** (the main few-shot figure): each of NB201's and
+   FBNet's 27 settings is the target in turn, the other settings minus the
+   same hardware the proxies; N = 5, 10, 20; seeds 0..4; samples drawn
+   uniformly (``default_rng(seed).choice(n, N, replace=False)``) and with the
+   ``spread`` rule; SRCC on every architecture not drawn (NB201: 15,625 cells;
+   FBNet: the 5,000 tabulated). "ours" is :func:`fit_adaptation` with the
+   sampling rule the product uses at that N
+   (:func:`hwnas.plugins.proxy.sampling.sampling_rule`); printed per N: mean
+   over devices, worst device, share of (device, seed) fits below 0.5, for
+   ours and the same-run baselines (best proxy chosen on the samples; that
+   proxy + ridge on effective-edge op counts, FBNet: block counts; NNLS on the
+   proxies' log latency), the rule LODO prefers, and how often the expected-
+   SRCC interval covers the true SRCC; plus HELP's 6 at N = 10.
+
+    python benchmarks/proxy_transfer.py [--parts A,B,C,D,E] [--no-live | --only-live]
+                                        [--live-pool 50] [--no-search]
                                         [--data-dir PATH] [--out benchmarks/results]
 
-Writes ``OUT/proxy_transfer.json``.
+``--parts lodo`` runs part E alone. Writes ``OUT/proxy_transfer.json`` (parts
+A-D; parts not run keep their figures) and ``OUT/proxy_transfer_lodo.json``
+(part E).
 """
 
 from __future__ import annotations
@@ -555,6 +572,205 @@ def part_d(pool_size: int, out_dir: Path) -> dict:
     return report
 
 
+# ---------------------------------------------------------------------------
+# E. leave one device out (the main few-shot figure)
+# ---------------------------------------------------------------------------
+
+LODO_NS = (5, 10, 20)
+LODO_SPACES = ("nb201", "fbnet")
+LODO_BASELINES = ("best_single", "proxy_eff_ridge", "nnls_log")
+LOW_SRCC = 0.5
+
+
+class Recorded:
+    """One space's recorded table (NB201: 15,625 cells; FBNet: the 5,000 tabulated)."""
+
+    def __init__(self, space: str, data_dir=None) -> None:
+        from hwnas.manager import get_plugin_manager
+
+        self.name = space
+        self.space = get_plugin_manager().create("space", space)
+        if space == "nb201":
+            table, self.devices = data.nb201_table(data_dir), list(data.NB201_DEVICES)
+        else:
+            table, self.devices = data.sampled_table(space, data_dir), list(data.FBNET_DEVICES)
+        self.archs = list(table.archs)
+        self.n = len(self.archs)
+        self.ms = np.column_stack([table.column(d).astype(float) for d in self.devices])
+        self.log = np.log(self.ms)
+        self.features: Features = arch_features(self.space, self.archs)
+        if space == "nb201":  # the baseline's features: op counts on effective edges
+            self.counts = np.stack([self.space.effective_op_counts(a) for a in self.archs])[:, 1:]
+        else:  # FBNet: how many layers take each block
+            self.counts = self.features.values[:, list(self.features.groups["choices"])]
+        self.counts = self.counts.astype(float)
+
+    def col(self, device: str) -> int:
+        return self.devices.index(device)
+
+
+def lodo_baselines(t: Recorded, target: str, cols: list[int], rows: np.ndarray) -> dict:
+    """The same-run baselines (any monotone scale, whole table)."""
+    y_log = t.log[rows, t.col(target)]
+    logs = t.log[:, cols]
+    sample_srcc = [spearman(logs[rows, j], y_log) for j in range(len(cols))]
+    best = int(np.nanargmax(np.nan_to_num(sample_srcc, nan=-2.0)))
+    out = {"best_single": logs[:, best]}
+    x = np.column_stack([logs[:, best], t.counts])
+    fit, _ = fit_ridge(x[rows], y_log)
+    out["proxy_eff_ridge"] = fit(x)
+    fit, _ = fit_nnls(logs[rows], y_log)
+    out["nnls_log"] = fit(logs)
+    return out
+
+
+def lodo_score(pred: np.ndarray, truth: np.ndarray, rest: np.ndarray) -> float:
+    """SRCC on the architectures not drawn; a constant prediction ranks nothing (0)."""
+    return float(np.nan_to_num(spearman(pred[rest], truth[rest]), nan=0.0))
+
+
+def lodo_summary(scores: dict[str, list[float]]) -> dict:
+    """Mean over devices (of the seeds' mean), the worst device, share of fits below 0.5."""
+    means = {d: float(np.mean(v)) for d, v in scores.items()}
+    worst = min(means, key=means.get)
+    fits = np.concatenate([np.asarray(v) for v in scores.values()])
+    return {
+        "mean": float(np.mean(list(means.values()))),
+        "worst": means[worst],
+        "worst_device": worst,
+        "share_below_0.5": float(np.mean(fits < LOW_SRCC)),
+        "min_fit": float(fits.min()),
+        "devices": means,
+    }
+
+
+def lodo_space(t: Recorded, ns=LODO_NS, devices=None) -> dict:
+    """Every device the target in turn; ours (both sampling rules) and the baselines."""
+    from hwnas.plugins.proxy.sampling import sampling_rule
+
+    out: dict = {}
+    methods = ("ours_uniform", "ours_spread", *LODO_BASELINES)
+    for n_samples in ns:
+        scores: dict[str, dict[str, list]] = {m: {} for m in methods}
+        chosen: dict[str, list] = {}
+        intervals: dict[str, list] = {}
+        for target in devices or t.devices:
+            proxies = allowed_proxies(target, [d for d in t.devices if d != target])
+            cols = [t.col(p) for p in proxies]
+            truth = t.ms[:, t.col(target)]
+            for seed in SEEDS:
+                for rule in ("uniform", "spread"):
+                    rng = np.random.default_rng(seed)
+                    rows = select_samples(t.ms[:, cols], n_samples, rng, rule)
+                    rest = np.setdiff1d(np.arange(t.n), rows)
+                    adaptation = fit_adaptation(
+                        t.ms[rows][:, cols], truth[rows], t.features.rows(rows), proxies
+                    )
+                    pred = adaptation.predict(t.ms[:, cols], t.features)
+                    score = lodo_score(pred, truth, rest)
+                    scores[f"ours_{rule}"].setdefault(target, []).append(score)
+                    if rule == sampling_rule(n_samples):
+                        chosen.setdefault(target, []).append(adaptation.chosen)
+                        interval = getattr(adaptation, "expected_srcc", None)
+                        if interval:
+                            intervals.setdefault(target, []).append(
+                                [interval["low"], interval["high"], score]
+                            )
+                    if rule == "uniform":
+                        base = lodo_baselines(t, target, cols, rows)
+                        for m in LODO_BASELINES:
+                            scores[m].setdefault(target, []).append(
+                                lodo_score(base[m], truth, rest)
+                            )
+        summary = {m: lodo_summary(scores[m]) for m in methods}
+        rule = sampling_rule(n_samples)
+        summary["ours"] = summary[f"ours_{rule}"]
+        cover = np.array([row for rows in intervals.values() for row in rows])
+        out[str(n_samples)] = {
+            "summary": summary,
+            "sampling_rule": rule,
+            "better_rule_by_lodo": max(
+                ("uniform", "spread"), key=lambda r: summary[f"ours_{r}"]["mean"]
+            ),
+            "per_seed": scores,
+            "chosen": chosen,
+            "interval_coverage": float(
+                np.mean((cover[:, 0] <= cover[:, 2]) & (cover[:, 2] <= cover[:, 1]))
+            )
+            if len(cover)
+            else None,
+        }
+    return out
+
+
+def print_lodo(space: str, report: dict) -> None:
+    say("")
+    say(f"{space}: leave one device out ({len(next(iter(report.values()))['chosen'])} devices)")
+    head = (
+        f"{'N':>3s} | {'ours mean/worst/<0.5':22s} | "
+        + " | ".join(f"{m + ' mean/worst/<0.5':28s}" for m in LODO_BASELINES)
+        + " | rule (LODO's pick; other rule's mean)"
+    )
+    say(head)
+    for n_samples, row in report.items():
+        s = row["summary"]
+        cells = [
+            f"{s[m]['mean']:.3f} / {s[m]['worst']:.3f} / {s[m]['share_below_0.5']:4.1%}"
+            for m in ("ours", *LODO_BASELINES)
+        ]
+        other = "spread" if row["sampling_rule"] == "uniform" else "uniform"
+        say(
+            f"{n_samples:>3s} | {cells[0]:22s} | "
+            + " | ".join(f"{c:28s}" for c in cells[1:])
+            + f" | {row['sampling_rule']} ({row['better_rule_by_lodo']}; {other} "
+            f"{s['ours_' + other]['mean']:.3f})"
+        )
+    for n_samples, row in report.items():
+        s = row["summary"]["ours"]
+        say(
+            f"   N={n_samples}: worst device {s['worst_device']} ({s['worst']:.3f}), lowest fit "
+            f"{s['min_fit']:.3f}"
+            + (
+                f"; expected-SRCC interval covers the true SRCC in {row['interval_coverage']:.0%}"
+                " of fits"
+                if row["interval_coverage"] is not None
+                else ""
+            )
+        )
+
+
+def part_e(data_dir=None, spaces=LODO_SPACES, ns=LODO_NS) -> dict:
+    say("")
+    say("=" * 100)
+    say("E. Leave one device out (PROTOCOLS.md): every recorded setting the target in turn, the")
+    say("   other settings minus the same hardware as proxies; N samples (uniform: ")
+    say("   default_rng(seed).choice(n, N, replace=False); spread: the product's other rule),")
+    say("   seeds 0..4; SRCC on every other architecture. mean = over devices of the seeds' mean;")
+    say("   worst = lowest device mean; <0.5 = share of (device, seed) fits below 0.5. Baselines")
+    say("   on the uniform samples: best proxy chosen on the samples, that proxy + ridge on")
+    say("   effective-edge op counts (FBNet: block counts), NNLS on the proxies' log latency.")
+    out: dict = {}
+    for space in spaces:
+        t = Recorded(space, data_dir)
+        out[space] = lodo_space(t, ns)
+        print_lodo(space, out[space])
+    t = Recorded("nb201", data_dir)
+    help6 = lodo_space(t, (10,), HELP6)["10"]
+    out["help6_n10"] = {
+        "ours": help6["summary"]["ours"],
+        **{m: help6["summary"][m] for m in LODO_BASELINES},
+        "help_published": float(np.mean(list(HELP_PUBLISHED.values()))),
+    }
+    h = out["help6_n10"]
+    say("")
+    say(
+        f"HELP's 6 (N=10, all allowed proxies): ours {h['ours']['mean']:.3f}, "
+        + ", ".join(f"{m} {h[m]['mean']:.3f}" for m in LODO_BASELINES)
+        + f"; HELP published {h['help_published']:.3f} (its authors' rerun 0.955)"
+    )
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", default=None)
@@ -563,33 +779,66 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-search", action="store_true", help="skip part C (search)")
     parser.add_argument("--live-pool", type=int, default=50)
     parser.add_argument(
+        "--parts",
+        default="A,B,C,D,E",
+        help="comma-separated parts to run (E, alias lodo: leave one device out); parts not run "
+        "keep their figures from an existing JSON. E writes OUT/proxy_transfer_lodo.json",
+    )
+    parser.add_argument(
         "--only-live",
         action="store_true",
         help="run part D alone (alone on the machine), keeping parts A-C of an existing JSON",
     )
     args = parser.parse_args(argv)
+    parts = {p.strip().upper() for p in args.parts.split(",") if p.strip()}
+    parts = {"E" if p == "LODO" else p for p in parts}
+    if args.no_live:
+        parts.discard("D")
+    if args.no_search:
+        parts.discard("C")
+    if args.only_live:
+        parts = {"D"}
+    unknown = parts - set("ABCDE")
+    if unknown:
+        parser.error(f"unknown parts {sorted(unknown)}; use A, B, C, D, E (lodo)")
     started = time.perf_counter()
     path = args.out / "proxy_transfer.json"
     report: dict = {
         "protocol": "benchmarks/PROTOCOLS.md few-shot latency prediction and Pareto "
         "search quality; see this script's docstring",
     }
-    if args.only_live:
-        if path.exists():
-            report = json.loads(path.read_text(encoding="utf-8"))
-    else:
+    if path.exists() and not parts >= {"A", "B", "C", "D"}:
+        report = json.loads(path.read_text(encoding="utf-8"))  # keep the parts not run
+    if parts & {"A", "B", "C"}:
         t = NB201(args.data_dir)
-        report["A_help6"] = part_a(t)
-        report["B_single_proxy"] = part_b(t)
-        if not args.no_search:
+        if "A" in parts:
+            report["A_help6"] = part_a(t)
+        if "B" in parts:
+            report["B_single_proxy"] = part_b(t)
+        if "C" in parts:
             report["C_search"] = part_c(t, args.data_dir)
-    if not args.no_live:
+    if "D" in parts:
         report["D_live"] = part_d(args.live_pool, args.out)
-    report["seconds"] = time.perf_counter() - started
     args.out.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(jsonable(report), indent=1, default=float) + "\n", encoding="utf-8")
-    say("")
-    say(f"wrote {path} ({report['seconds']:.0f} s)")
+    if "E" in parts:
+        lodo_started = time.perf_counter()
+        lodo = part_e(args.data_dir)
+        lodo["seconds"] = time.perf_counter() - lodo_started
+        lodo["protocol"] = (
+            "benchmarks/PROTOCOLS.md, few-shot latency prediction, leave one device out"
+        )
+        lodo_path = args.out / "proxy_transfer_lodo.json"
+        lodo_path.write_text(
+            json.dumps(jsonable(lodo), indent=1, default=float) + "\n", encoding="utf-8"
+        )
+        say(f"wrote {lodo_path}")
+    if parts - {"E"}:
+        report["seconds"] = time.perf_counter() - started
+        path.write_text(
+            json.dumps(jsonable(report), indent=1, default=float) + "\n", encoding="utf-8"
+        )
+        say("")
+        say(f"wrote {path} ({report['seconds']:.0f} s)")
     return 0
 
 

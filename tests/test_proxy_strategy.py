@@ -106,6 +106,8 @@ def test_hwnas_search_proxy_end_to_end(tmp_path):
     est = report["extra"]["srcc_estimate"]
     assert len(est["fisher_ci"]) == 2 and len(est["bootstrap_ci"]) == 2
     assert "adapted" in report["extra"]
+    expected = report["extra"]["expected_srcc"]
+    assert -1 <= expected["low"] <= expected["estimate"] <= expected["high"] <= 1
     assert all(p["latency_source"] == "recorded" for p in report["front"])
     assert 0 < report["truth"]["hv_ratio"] <= 1
 

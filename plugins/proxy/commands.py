@@ -78,3 +78,56 @@ def transfer_analyze(
         )
     wide_console().print(t)
     console.print(f"wrote {json_path} and {png_path}")
+
+
+@transfer_app.command("adapt")
+def transfer_adapt(
+    space: Annotated[str, typer.Option(help="Search space: nb201 or fbnet (recorded proxies).")],
+    measurements: Annotated[
+        Path, typer.Option(help="CSV 'arch,latency_ms' measured on your device (>= 3 rows).")
+    ],
+    out: Annotated[
+        Path, typer.Option(help="Predicted latency of every architecture (CSV; + .json summary).")
+    ],
+    proxies: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated recorded devices as proxies; default: all recorded."),
+    ] = None,
+    exclude: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated devices never to use as proxies (with every other setting "
+            "of their hardware), e.g. the device you measured when it is a recorded one."
+        ),
+    ] = None,
+    data_dir: DataDirOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Fit the few-shot adaptation on your measurements; predict the whole space's latency."""
+    from hwnas.plugins.proxy.adapt_file import adapt_measurements
+
+    summary = adapt_measurements(
+        space,
+        measurements,
+        out,
+        proxies=[p.strip() for p in (proxies or "").split(",") if p.strip()] or None,
+        exclude=[p.strip() for p in (exclude or "").split(",") if p.strip()],
+        data_dir=data_dir,
+    )
+    if as_json:
+        print_json(summary)
+        return
+    e = summary["expected_srcc"]
+    console.print(
+        f"{summary['space']}: {summary['measurements']} measurements, "
+        f"{len(summary['proxies'])} proxies; chosen {summary['chosen']}"
+    )
+    console.print(
+        f"leave-one-out SRCC on your measurements {fmt(e['estimate'])} "
+        f"(95% bootstrap {fmt(e['low'], 2)}-{fmt(e['high'], 2)}): the SRCC to expect on the "
+        "architectures not measured"
+    )
+    console.print(
+        f"wrote {summary['predictions']} ({summary['architectures']:,} architectures) and "
+        f"{summary['summary']}"
+    )

@@ -6,30 +6,42 @@ linear combination of additive per-operator latency tables is again one, so
 this is a learned re-weighting of the proxies' per-operator decomposition
 (AdaProxy's idea) plus per-operator corrections the proxies cannot express.
 
-Candidates (all fitted on the k samples, proxies and target each divided by
-their sample mean):
+Candidates (all fitted on the k samples, each column and the target divided
+by their sample mean; :func:`candidates`):
 
 - ``nnls:proxies``: non-negative least squares on the proxies (with one proxy,
   an affine map with non-negative slope: the proxy's ranking, unadapted);
+- ``lognnls:proxies`` (several proxies): NNLS of the target's log latency on
+  the proxies' log latency;
 - ``ridge:proxies+<groups>``: ridge on standardised proxies and feature
   columns, unpenalised intercept, penalty chosen by exact leave-one-out
   (hat-matrix) error over ``RIDGE_GRID``; one candidate with every feature
-  group and, when there are several groups, one per group.
+  group and, when there are several groups, one per group (NB201: all-edge,
+  used-edge and effective-edge op counts; FBNet: block counts);
+- without proxies, ``nnls:<group>``: non-negative per-operator costs.
 
-The candidate with the smallest leave-one-out error of log latency (each
-left-out sample predicted by a refit on the others, penalty choice included)
-is used; ``criterion="srcc"`` picks the best leave-one-out Spearman SRCC
-instead (ties broken by the error). With fewer than 4 samples only
-``nnls:proxies`` is fitted.
+**Selection, inside the k samples only.** Every candidate is refitted k times
+leaving one sample out (penalty choice included). Default
+(``criterion="bma"``): pseudo-Bayesian model averaging, the geometric mean
+of the sane candidates' predictions weighted by their leave-one-out
+likelihood, ``mse ** (-k / 2)`` (mse: leave-one-out mean squared error of
+log latency; weights below 0.01 dropped). It beat picking the single
+candidate with the smallest leave-one-out error (``"mse"``) on the
+leave-one-device-out mean at every N of both spaces, by 0.001-0.009;
+``"srcc"`` picks the best leave-one-out SRCC. **Safety net:** a candidate whose
+fit on the samples is constant or ranks them backwards is never chosen; when
+every candidate is, the single column (proxy or feature) that ranks the
+samples best is used, reversed if it ranks them backwards
+(``rank:<column>``). With fewer than 4 samples only the first candidate is
+fitted.
 
-Measured on NB201 (benchmarks/PROTOCOLS.md, 10 uniform samples, HELP's 13
-meta-training devices as proxies, mean of HELP's 6 targets): ridge on the
-proxies' log latency 0.951, NNLS on them 0.945, this selection 0.966 (0.968
-with all allowed devices as proxies); ``benchmarks/proxy_transfer.py``
-prints the current figures. With a single strong proxy the selection can
-lose a little against the proxy's own ranking (mean 0.965 vs 0.971 over the
-27 settings with each one's best proxy), which is why the strategy keeps the
-proxy when the sample SRCC clears its threshold.
+**Expected SRCC.** Every fit reports ``expected_srcc``: the Spearman SRCC of
+the chosen model's leave-one-out predictions with the samples, and its 95 %
+percentile bootstrap interval.
+
+Figures: ``benchmarks/proxy_transfer.py`` part E (leave one device out over
+NB201's and FBNet's 27 settings, N = 5/10/20, same-run baselines) and part A
+(HELP's 6); results in ``benchmarks/results/proxy_transfer_lodo.json``.
 """
 
 from __future__ import annotations
@@ -40,6 +52,7 @@ from typing import Any
 
 import numpy as np
 from scipy.optimize import nnls
+from scipy.stats import rankdata
 
 from hwnas.errors import HwnasError
 from hwnas.latency import Latency, LatencyModel
@@ -48,7 +61,7 @@ from hwnas.plugins.proxy.stats import spearman
 from hwnas.space import Architecture, SearchSpace
 
 RIDGE_GRID = tuple(float(x) for x in np.logspace(-3, 3, 13))
-CRITERIA = ("mse", "srcc")
+CRITERIA = ("bma", "mse", "srcc")
 MIN_SAMPLES_FOR_SELECTION = 4
 
 Predictor = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -103,60 +116,110 @@ def fit_nnls(x: np.ndarray, y: np.ndarray):
 # candidates
 # ---------------------------------------------------------------------------
 
+PROXY_USE = ("all", "best", "none")
+
 
 @dataclass(frozen=True)
 class Candidate:
-    """One adaptation model: ``kind`` (``nnls`` or ``ridge``) over proxies and feature groups."""
+    """One adaptation model: ``kind`` (``nnls``/``ridge``) over proxies and feature groups.
+
+    ``proxies``: ``all`` of them, the ``best`` one (highest SRCC on the
+    samples the candidate is fitted on), or ``none``.
+    """
 
     name: str
     kind: str
+    proxies: str = "all"
     groups: tuple[str, ...] = ()
 
-    def columns(self, features: Features) -> list[int]:
+    def columns(self, features: Features | None) -> list[int]:
         """Feature columns this candidate uses."""
+        if features is None:
+            return []
         return [c for g in self.groups for c in features.groups.get(g, ())]
 
 
-def candidates(features: Features | None, n_samples: int) -> list[Candidate]:
-    """The candidate models for ``n_samples`` samples and these feature groups."""
-    out = [Candidate("nnls:proxies", "nnls")]
-    if features is None or n_samples < MIN_SAMPLES_FOR_SELECTION:
+def candidates(features: Features | None, n_samples: int, n_proxies: int = 1) -> list[Candidate]:
+    """The candidate models for ``n_samples`` samples, ``n_proxies`` proxies and these features.
+
+    With proxies: NNLS on the proxies (ms), NNLS of log latency on the
+    proxies' log latency, and ridge on the proxies plus every feature group
+    (one candidate with all groups, one per group). Without proxies: NNLS on
+    each feature group (non-negative per-operator costs). Fewer than
+    ``MIN_SAMPLES_FOR_SELECTION`` samples: the first candidate only.
+    """
+    groups = []
+    if features is not None:
+        groups = [g for g, cols in features.groups.items() if cols]
+    if not n_proxies:
+        out = [Candidate(f"nnls:{g}", "nnls", "none", (g,)) for g in groups]
+        return out if n_samples >= MIN_SAMPLES_FOR_SELECTION else out[:1]
+    out = [Candidate("nnls:proxies", "nnls", "all")]
+    if n_samples < MIN_SAMPLES_FOR_SELECTION:
         return out
-    groups = [g for g, cols in features.groups.items() if cols]
-    if not groups:
-        return out
-    out.append(Candidate("ridge:proxies+" + "+".join(groups), "ridge", tuple(groups)))
+    if n_proxies > 1:
+        out.append(Candidate("lognnls:proxies", "lognnls", "all"))
+    if groups:
+        out.append(Candidate("ridge:proxies+" + "+".join(groups), "ridge", "all", tuple(groups)))
     if len(groups) > 1:
-        out += [Candidate(f"ridge:proxies+{g}", "ridge", (g,)) for g in groups]
+        out += [Candidate(f"ridge:proxies+{g}", "ridge", "all", (g,)) for g in groups]
     return out
+
+
+def _column_srcc(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Spearman SRCC of every column of ``x`` with ``y`` (constant column: -2)."""
+    rx, ry = rankdata(x, axis=0), rankdata(y)
+    rx, ry = rx - rx.mean(axis=0), ry - ry.mean()
+    den = np.sqrt((rx**2).sum(axis=0) * (ry**2).sum())
+    ok = den > 1e-12
+    return np.where(ok, (rx * ry[:, None]).sum(axis=0) / np.where(ok, den, 1.0), -2.0)
 
 
 def _fit_candidate(
     candidate: Candidate, proxy_ms: np.ndarray, feats: np.ndarray, target_ms: np.ndarray
 ) -> tuple[Predictor, dict[str, Any]]:
-    """Fit on samples (ms); the predictor maps (proxy ms, feature rows) -> target ms."""
-    scale_p = proxy_ms.mean(axis=0)
-    scale_p = np.where(scale_p > 0, scale_p, 1.0)
+    """Fit on samples (ms); the predictor maps (proxy ms, feature rows) -> target ms.
+
+    ``feats`` holds the candidate's feature columns only.
+    """
+    if candidate.proxies == "all":
+        pcols = list(range(proxy_ms.shape[1]))
+    elif candidate.proxies == "best" and proxy_ms.shape[1]:
+        pcols = [int(np.argmax(_column_srcc(proxy_ms, target_ms)))]
+    else:
+        pcols = []
+    x = np.column_stack([proxy_ms[:, pcols], feats]) if pcols else np.asarray(feats, float)
+    scale_x = np.abs(x).mean(axis=0)
+    scale_x = np.where(scale_x > 1e-12, scale_x, 1.0)
     scale_y = float(target_ms.mean()) or 1.0
-    y = target_ms / scale_y
-    if candidate.kind == "nnls":
-        fit, info = fit_nnls(proxy_ms / scale_p, y)
+    if candidate.kind == "lognnls":  # log latency of the target on the proxies' log latency
+        fit_log, info = fit_nnls(np.log(x), np.log(target_ms))
+        info["proxy_columns"] = pcols
 
-        def predict(p: np.ndarray, f: np.ndarray) -> np.ndarray:
-            return fit(p / scale_p) * scale_y
+        def predict_log(p: np.ndarray, f: np.ndarray) -> np.ndarray:
+            return np.exp(fit_log(np.log(np.maximum(p[:, pcols], 1e-12))))
 
-        return predict, info
-    x = np.column_stack([proxy_ms / scale_p, feats])
-    fit, info = fit_ridge(x, y)
+        return predict_log, info
+    fit, info = (fit_nnls if candidate.kind == "nnls" else fit_ridge)(
+        x / scale_x, target_ms / scale_y
+    )
+    info["proxy_columns"] = pcols
 
     def predict(p: np.ndarray, f: np.ndarray) -> np.ndarray:
-        return fit(np.column_stack([p / scale_p, f])) * scale_y
+        xn = np.column_stack([p[:, pcols], f]) if pcols else np.asarray(f, float)
+        return fit(xn / scale_x) * scale_y
 
     return predict, info
 
 
 def _log(ms: np.ndarray, floor: float) -> np.ndarray:
     return np.log(np.maximum(ms, floor))
+
+
+def _sane(fitted: np.ndarray, target_ms: np.ndarray) -> bool:
+    """Not a constant and not ranking the samples backwards."""
+    spread = np.ptp(fitted) > 1e-9 * max(float(np.abs(fitted).max()), 1e-12)
+    return bool(spread and np.nan_to_num(spearman(fitted, target_ms), nan=-1.0) > 0)
 
 
 # ---------------------------------------------------------------------------
@@ -166,7 +229,13 @@ def _log(ms: np.ndarray, floor: float) -> np.ndarray:
 
 @dataclass
 class Adaptation:
-    """A fitted adaptation: which candidate won, every candidate's LOO figures, the predictor."""
+    """A fitted adaptation: which candidate won, every candidate's LOO figures, the predictor.
+
+    ``expected_srcc``: the SRCC of the chosen model's leave-one-out predictions
+    with the samples' latencies (``estimate``), and its percentile bootstrap
+    interval (``low``, ``high``): what SRCC to expect on the architectures not
+    measured.
+    """
 
     chosen: str
     proxies: list[str]
@@ -178,6 +247,7 @@ class Adaptation:
     predictor: Predictor | None = field(default=None, repr=False)
     columns: list[int] = field(default_factory=list)
     floor_ms: float = 1e-6
+    expected_srcc: dict[str, Any] = field(default_factory=dict)
 
     def predict(self, proxy_ms: np.ndarray, features: Features | np.ndarray | None) -> np.ndarray:
         """Target latency (ms) from proxy latencies (n x proxies) and features."""
@@ -200,11 +270,44 @@ class Adaptation:
             "n_samples": self.n_samples,
             "proxies": self.proxies,
             "features": [self.feature_names[c] for c in self.columns],
+            "expected_srcc": self.expected_srcc,
             "candidates": [
                 {k: v for k, v in row.items() if not k.startswith("_")} for row in self.table
             ],
             "fit": self.info,
         }
+
+    def statement(self) -> str:
+        """One readable line: the chosen model and the SRCC to expect."""
+        e = self.expected_srcc
+        text = f"{self.chosen} on {self.n_samples} samples"
+        if e and e.get("estimate") is not None and np.isfinite(e["estimate"]):
+            text += (
+                f": leave-one-out SRCC {e['estimate']:.3f} "
+                f"(95% bootstrap {e['low']:.2f}-{e['high']:.2f})"
+            )
+        return text
+
+
+def _expected(loo: np.ndarray | None, target_ms: np.ndarray, seed: int = 0) -> dict[str, Any]:
+    from hwnas.plugins.proxy.stats import bootstrap_interval
+
+    if loo is None:
+        return {"estimate": None, "low": -1.0, "high": 1.0, "method": "too few samples"}
+    r = spearman(loo, target_ms)
+    lo, hi = bootstrap_interval(loo, target_ms, seed=seed)
+    if np.isfinite(r):
+        lo, hi = min(lo, r), max(hi, r)
+    floor = float(target_ms.min()) / 4
+    rmse = float(np.sqrt(np.mean((_log(loo, floor) - np.log(target_ms)) ** 2)))
+    return {
+        "estimate": r,
+        "low": lo,
+        "high": hi,
+        "loo_rmse_log": rmse,
+        "method": "Spearman SRCC of the chosen model's leave-one-out predictions with the "
+        f"{len(target_ms)} samples; 95% percentile bootstrap over the samples",
+    }
 
 
 def fit_adaptation(
@@ -212,74 +315,141 @@ def fit_adaptation(
     target_ms: np.ndarray,
     features: Features | None = None,
     proxies: Sequence[str] = (),
-    criterion: str = "mse",
+    criterion: str = "bma",
     only: str | None = None,
 ) -> Adaptation:
     """Choose and fit the adaptation on k samples (rows of ``proxy_ms``, ``features``).
 
-    ``proxy_ms``: (k, proxies) proxy latencies of the samples; ``target_ms``:
-    (k,) their target latencies; ``features``: their features. ``only`` forces
-    one candidate by name (no selection).
+    ``proxy_ms``: (k, proxies) proxy latencies of the samples (may have no
+    column); ``target_ms``: (k,) their target latencies; ``features``: their
+    features (or ``None``). ``only`` forces one candidate by name (no
+    selection). A candidate whose fit on the samples is constant or ranks
+    them backwards is never chosen.
     """
-    proxy_ms = np.asarray(proxy_ms, dtype=float)
-    if proxy_ms.ndim == 1:
-        proxy_ms = proxy_ms[:, None]
     target_ms = np.asarray(target_ms, dtype=float)
     k = len(target_ms)
+    proxy_ms = np.asarray(proxy_ms, dtype=float)
+    if proxy_ms.size == 0:
+        proxy_ms = np.zeros((k, 0))
+    if proxy_ms.ndim == 1:
+        proxy_ms = proxy_ms[:, None]
     if criterion not in CRITERIA:
         raise HwnasError(f"unknown adaptation criterion {criterion!r}", f"use one of {CRITERIA}")
     if k < 2 or proxy_ms.shape[0] != k:
         raise HwnasError(
             f"adaptation needs at least 2 paired samples, got {k}", "measure more samples"
         )
+    if not (np.all(np.isfinite(target_ms)) and np.all(np.isfinite(proxy_ms))):
+        raise HwnasError("latencies must be finite numbers to adapt a proxy")
     if np.any(target_ms <= 0) or np.any(proxy_ms <= 0):
         raise HwnasError("latencies must be positive to adapt a proxy")
+    n_proxies = proxy_ms.shape[1]
+    if features is not None and not any(features.groups.values()):
+        features = None
+    if n_proxies == 0 and features is None:
+        raise HwnasError(
+            "nothing to adapt from: no proxy and no architecture features",
+            "pass at least one proxy device",
+        )
     feats = features.values if features is not None else np.zeros((k, 0))
     names = list(features.names) if features is not None else []
-    pool = candidates(features, k)
+    pool = candidates(features, k, n_proxies)
     if only is not None:
         pool = [c for c in pool if c.name == only]
         if not pool:
-            valid = ", ".join(c.name for c in candidates(features, k))
+            valid = ", ".join(c.name for c in candidates(features, k, n_proxies))
             raise HwnasError(f"unknown adaptation candidate {only!r}", f"choose one of: {valid}")
     floor = float(target_ms.min()) / 4
     log_y = np.log(target_ms)
     table = []
     for candidate in pool:
-        cols = candidate.columns(features) if features is not None else []
+        cols = candidate.columns(features)
         row: dict[str, Any] = {"name": candidate.name}
-        if len(pool) > 1:
+        predict, info = _fit_candidate(candidate, proxy_ms, feats[:, cols], target_ms)
+        fitted = predict(proxy_ms, feats[:, cols])
+        row["sane"] = _sane(fitted, target_ms)
+        row["_fit"] = (predict, info, fitted)
+        if k >= MIN_SAMPLES_FOR_SELECTION:
             loo = np.empty(k)
             for i in range(k):
                 keep = np.arange(k) != i
-                predict, _ = _fit_candidate(
+                p, _ = _fit_candidate(
                     candidate, proxy_ms[keep], feats[keep][:, cols], target_ms[keep]
                 )
-                loo[i] = predict(proxy_ms[i : i + 1], feats[i : i + 1][:, cols])[0]
+                loo[i] = p(proxy_ms[i : i + 1], feats[i : i + 1][:, cols])[0]
             row["loo_rmse_log"] = float(np.sqrt(np.mean((_log(loo, floor) - log_y) ** 2)))
             row["_loo_ms"] = loo
             row["loo_srcc"] = spearman(loo, target_ms)
         table.append(row)
-    if len(pool) == 1:
-        best = 0
-    elif criterion == "mse":
-        best = int(np.argmin([r["loo_rmse_log"] for r in table]))
+    usable = [i for i, r in enumerate(table) if r["sane"]] or list(range(len(table)))
+    if len(table) == 1 or k < MIN_SAMPLES_FOR_SELECTION:
+        best = usable[0]
+    elif criterion in ("mse", "bma"):
+        best = min(usable, key=lambda i: table[i]["loo_rmse_log"])
     else:
         best = max(
-            range(len(table)),
+            usable,
             key=lambda i: (
                 np.nan_to_num(table[i]["loo_srcc"], nan=-2.0),
                 -table[i]["loo_rmse_log"],
             ),
         )
     chosen = pool[best]
-    cols = chosen.columns(features) if features is not None else []
-    predictor, info = _fit_candidate(chosen, proxy_ms, feats[:, cols], target_ms)
-    fitted = predictor(proxy_ms, feats[:, cols])
+    cols = chosen.columns(features)
+    predictor, info, fitted = table[best]["_fit"]
+    info = dict(info)
+    loo_chosen = table[best].get("_loo_ms")
+    if not table[best]["sane"]:
+        predictor, info, fitted, chosen, cols = _fallback(proxy_ms, feats, target_ms)
+        loo_chosen = None
+        if k >= MIN_SAMPLES_FOR_SELECTION:
+            loo_chosen = np.empty(k)
+            for i in range(k):
+                keep = np.arange(k) != i
+                p, _, _, _, c = _fallback(proxy_ms[keep], feats[keep], target_ms[keep])
+                loo_chosen[i] = p(proxy_ms[i : i + 1], feats[i : i + 1][:, c])[0]
+    elif criterion == "bma" and len(table) > 1 and k >= MIN_SAMPLES_FOR_SELECTION:
+        sane = [i for i in usable if table[i]["sane"]]
+        mse = np.array([max(table[i]["loo_rmse_log"], 1e-9) ** 2 for i in sane])
+        # pseudo-BMA: weight ~ leave-one-out likelihood of Gaussian log errors, mse^(-k/2)
+        logw = -0.5 * k * np.log(mse / mse.min())
+        weights = np.exp(logw) / np.exp(logw).sum()
+        keep = [(i, w) for i, w in zip(sane, weights, strict=True) if w >= 0.01]
+        total = sum(w for _, w in keep)
+        keep = [(i, w / total) for i, w in keep]
+        members = [
+            (table[i]["_fit"][0], pool[i].columns(features), w, pool[i].name) for i, w in keep
+        ]
+        all_cols = sorted({c for _, cs, _, _ in members for c in cs})
+        where = {c: n for n, c in enumerate(all_cols)}
+
+        def predictor(p: np.ndarray, f: np.ndarray, members=members, where=where) -> np.ndarray:
+            out = np.zeros(len(p))
+            for fit, cs, w, _ in members:
+                out += w * np.log(np.maximum(fit(p, f[:, [where[c] for c in cs]]), floor))
+            return np.exp(out)
+
+        cols = all_cols
+        fitted = predictor(proxy_ms, feats[:, cols])
+        loo_chosen = np.exp(
+            sum(w * np.log(np.maximum(table[i]["_loo_ms"], floor)) for i, w in keep)
+        )
+        name = " + ".join(f"{w:.2f} {pool[i].name}" for i, w in keep)
+        chosen = Candidate(f"bma({name})" if len(keep) > 1 else pool[keep[0][0]].name, "bma")
+        info = {"weights": {pool[i].name: float(w) for i, w in keep}}
+        if not _sane(fitted, target_ms):  # the average of sane fits is sane; keep it certain
+            predictor, info, fitted = table[best]["_fit"]
+            chosen, cols, loo_chosen = (
+                pool[best],
+                pool[best].columns(features),
+                table[best].get("_loo_ms"),
+            )
+    for row in table:
+        row.pop("_fit", None)
     info["fit_srcc"] = spearman(fitted, target_ms)
     return Adaptation(
         chosen=chosen.name,
-        proxies=list(proxies) or [f"proxy{i}" for i in range(proxy_ms.shape[1])],
+        proxies=list(proxies) or [f"proxy{i}" for i in range(n_proxies)],
         feature_names=names,
         criterion=criterion,
         n_samples=k,
@@ -288,7 +458,38 @@ def fit_adaptation(
         predictor=predictor,
         columns=cols,
         floor_ms=floor,
+        expected_srcc=_expected(loo_chosen, target_ms),
     )
+
+
+def _fallback(proxy_ms, feats, target_ms):
+    """The single column (proxy or feature) that ranks the samples best, sign-corrected.
+
+    Used when every candidate's fit is constant or ranks the samples backwards
+    (adversarial samples): never constant unless every column is.
+    """
+    x = np.column_stack([proxy_ms, feats])
+    rho = _column_srcc(x, target_ms)
+    j = int(np.argmax(np.abs(np.where(rho < -1.5, 0.0, rho))))
+    sign = -1.0 if rho[j] < 0 else 1.0
+    n_proxies = proxy_ms.shape[1]
+    label = f"proxy{j}" if j < n_proxies else f"feature{j - n_proxies}"
+    col = x[:, j]
+    lo, hi = float(col.min()), float(col.max())
+    span = (hi - lo) or 1.0
+    y_lo, y_hi = float(target_ms.min()), float(target_ms.max())
+
+    def predict(p: np.ndarray, f: np.ndarray) -> np.ndarray:
+        v = p[:, j] if j < n_proxies else f[:, j - n_proxies]
+        u = (v - lo) / span
+        u = u if sign > 0 else 1.0 - u
+        return y_lo + u * (y_hi - y_lo)
+
+    cols = list(range(feats.shape[1])) if j >= n_proxies else []
+    fitted = predict(proxy_ms, feats[:, cols])
+    candidate = Candidate(f"rank:{label}{'(reversed)' if sign < 0 else ''}", "rank", "none")
+    info = {"column": label, "sign": sign, "column_srcc": float(rho[j])}
+    return predict, info, fitted, candidate, cols
 
 
 class AdaptedLatencyModel(LatencyModel):
@@ -343,7 +544,7 @@ def adapt(
     space: SearchSpace,
     archs: Sequence[Architecture],
     target_ms: Sequence[float],
-    criterion: str = "mse",
+    criterion: str = "bma",
     only: str | None = None,
 ) -> AdaptedLatencyModel:
     """Fit an adaptation on measured ``archs`` and return the adapted latency model."""

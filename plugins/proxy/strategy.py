@@ -9,8 +9,9 @@ models of the same space) is queried freely.
 1. **Samples.** From a candidate pool (the whole space when it has at most
    ``pool`` architectures, the proxies' shared table, a measured proxy's
    pool, or ``pool`` random architectures), pick ``samples`` (k, default 10)
-   architectures spread over the proxy's latency range (``sampling="spread"``;
-   ``"uniform"`` draws uniformly) and measure them on the target: exactly k
+   architectures with the sampling rule of k (``sampling="auto"``; or
+   ``"spread"`` over the proxy's latency range, or ``"uniform"``) and measure
+   them on the target: exactly k
    target measurements, all before anything else.
 2. **Estimate** the proxy-target SRCC on the k pairs with a Fisher z and a
    bootstrap interval (:func:`hwnas.plugins.proxy.stats.estimate_srcc`). With
@@ -21,8 +22,9 @@ models of the same space) is queried freely.
    fit on the samples so latency limits keep their meaning).
 4. **Adapt** otherwise: fit the target's latency from the proxies and
    additive architecture features on the k samples
-   (:func:`hwnas.plugins.proxy.fewshot.fit_adaptation`: NNLS on the proxies or
-   ridge on proxies + op counts, chosen by leave-one-out) and search on the
+   (:func:`hwnas.plugins.proxy.fewshot.fit_adaptation`: NNLS on the proxies,
+   log-NNLS, ridge on proxies + op counts, averaged by leave-one-out likelihood,
+   never a constant or backwards fit) and search on the
    adapted model. ``adapt="always"``/``"never"`` forces either branch;
    ``"always"`` leaves the choice to the leave-one-out selection, which can
    keep the proxy's ranking (NNLS on one proxy): on NB201 with ``pixel3`` as
@@ -38,7 +40,19 @@ models of the same space) is queried freely.
 
 ``result.extra`` carries the target measurements spent, the SRCC estimate with
 its intervals, the decision, the adaptation (chosen model, leave-one-out
-table), the proxy front size and what was re-timed.
+table), ``expected_srcc`` (the adapted model's leave-one-out SRCC on the
+samples and its bootstrap interval), the proxy front size and what was
+re-timed.
+
+``sampling="auto"`` (default) uses :func:`hwnas.plugins.proxy.sampling.sampling_rule`
+(the rule with the better leave-one-device-out figure at the nearest
+benchmarked k).
+
+**Predictions of ``hwnas transfer adapt``** (``--predictions PRED.csv``, no
+proxy needed): steps 1-4 are skipped (the user measured the samples); the
+inner search runs on the file's latencies (rows ``measured`` or
+``predicted``), then the front is re-timed on the target as above; front
+points not re-timed keep the file's provenance.
 """
 
 from __future__ import annotations
@@ -102,30 +116,36 @@ class ProxyTransfer(Strategy):
         threshold: float = 0.9,
         search: str = "evolution",
         evals: int = 1000,
-        sampling: str = "spread",
+        sampling: str = "auto",
         decision: str = "estimate",
         adapt: str = "auto",
-        criterion: str = "mse",
+        criterion: str = "bma",
         confidence: float = 0.95,
         pool: int = 20000,
         data_dir: str | None = None,
         store: str | None = None,
         search_options: dict[str, Any] | None = None,
+        predictions: str | None = None,
     ) -> None:
         from hwnas.plugins.proxy.fewshot import CRITERIA
         from hwnas.plugins.proxy.sampling import SAMPLING
 
         self.proxy = _names(proxy)
-        if not self.proxy:
+        self.predictions = predictions
+        if not self.proxy and not predictions:
             raise HwnasError(
                 "strategy proxy needs a proxy device",
-                "pass --proxy nb201/pixel3 (or -s proxy=...; several: a,b)",
+                "pass --proxy nb201/pixel3 (or -s proxy=...; several: a,b), or --predictions "
+                "PRED.csv from 'hwnas transfer adapt'",
             )
         checks = [
             (int(samples) >= 3, f"samples must be >= 3 to estimate an SRCC, got {samples}"),
             (-1.0 <= float(threshold) <= 1.0, f"threshold must be in [-1, 1], got {threshold}"),
             (int(evals) >= 1, f"evals (inner search on the proxy) must be >= 1, got {evals}"),
-            (sampling in SAMPLING, f"sampling must be one of {SAMPLING}, got {sampling!r}"),
+            (
+                sampling in (*SAMPLING, "auto"),
+                f"sampling must be one of {(*SAMPLING, 'auto')}, got {sampling!r}",
+            ),
             (decision in DECISIONS, f"decision must be one of {DECISIONS}, got {decision!r}"),
             (adapt in ADAPT, f"adapt must be one of {ADAPT}, got {adapt!r}"),
             (criterion in CRITERIA, f"criterion must be one of {CRITERIA}, got {criterion!r}"),
@@ -227,24 +247,28 @@ class ProxyTransfer(Strategy):
         """Samples -> SRCC estimate -> transfer or adapt -> inner search -> re-time on target."""
         from hwnas.plugins.proxy.features import arch_features
         from hwnas.plugins.proxy.fewshot import AdaptedLatencyModel, fit_adaptation
-        from hwnas.plugins.proxy.sampling import select_samples
+        from hwnas.plugins.proxy.sampling import sampling_rule, select_samples
         from hwnas.plugins.proxy.stats import estimate_srcc
 
+        if self.predictions:
+            self._search_predictions(problem)
+            return
         self.validate(problem)
         proxies = self.resolve_proxies(problem)
         extra = self._extra
+        sampling = sampling_rule(self.samples) if self.sampling == "auto" else self.sampling
         extra.update(
             proxies=[p.name for p in proxies],
             target=problem.latency.name,
             samples=self.samples,
-            sampling=self.sampling,
+            sampling=sampling,
             threshold=self.threshold,
             decision_rule=self.decision,
         )
         pool = self.candidate_pool(problem, proxies)
         pool_ms = np.column_stack([np.asarray(p.latencies(pool), float) for p in proxies])
         extra["pool_size"] = len(pool)
-        rows = select_samples(pool_ms, self.samples, problem.rng, self.sampling)
+        rows = select_samples(pool_ms, self.samples, problem.rng, sampling)
         sample_archs = [pool[i] for i in rows]
         problem.latency.prefetch(sample_archs)
         target_ms = np.array([problem.evaluate(a).latency_ms for a in sample_archs])
@@ -293,10 +317,52 @@ class ProxyTransfer(Strategy):
             )
             model = AdaptedLatencyModel(proxies, problem.space, adaptation)
         extra["adaptation"] = adaptation.as_dict()
+        extra["expected_srcc"] = adaptation.expected_srcc
         extra["search_model"] = model.name
         self._model = model
+        self._search_and_retime(
+            problem, model, pool, any(p.pool_archs() is not None for p in proxies)
+        )
 
-        finite = any(p.pool_archs() is not None for p in proxies)
+    def _search_predictions(self, problem: Problem) -> None:
+        """Search on a PRED.csv of 'hwnas transfer adapt', then re-time the front on the target."""
+        from hwnas.plugins.proxy.measurements import PredictedLatencyModel
+
+        model = PredictedLatencyModel(self.predictions, problem.space)
+        if model.name == problem.latency.name:
+            raise HwnasError("the predictions are the target itself", "pass another --target")
+        info = model.fingerprint().get("adaptation") or {}
+        expected = info.get("expected_srcc") or {}
+        estimate = expected.get("estimate")
+        self._extra.update(
+            predictions=str(self.predictions),
+            target=problem.latency.name,
+            proxy=model.name,
+            proxies=info.get("proxies", []),
+            samples=len(model.measured()),
+            measurements_before_retiming=0,
+            adapted=True,
+            adaptation={"chosen": info.get("chosen", "unknown"), "expected_srcc": expected},
+            expected_srcc=expected,
+            srcc_statement=(
+                f"predictions of {info.get('chosen', 'an adaptation')} from "
+                f"{len(model.measured())} measurements"
+                + (
+                    f", leave-one-out SRCC {estimate:.3f} (95% bootstrap "
+                    f"{expected['low']:.2f}-{expected['high']:.2f})"
+                    if isinstance(estimate, float)
+                    else ""
+                )
+            ),
+        )
+        self._model = model
+        self._search_and_retime(problem, model, model.pool_archs(), True)
+
+    def _search_and_retime(
+        self, problem: Problem, model: LatencyModel, pool: list[Architecture], finite: bool
+    ) -> None:
+        """Inner search on ``model`` (free), then the front re-timed on the target."""
+        extra = self._extra
         inner_problem = problem.child(
             latency=model,
             budget=len(pool) if finite else self.evals,
@@ -332,7 +398,7 @@ class ProxyTransfer(Strategy):
                 {
                     "arch": problem.space.format(e.arch),
                     "latency_ms": e.latency_ms,
-                    "latency_source": "predicted",
+                    "latency_source": e.latency_source,
                     "accuracy": e.accuracy,
                 }
                 for e in skipped
