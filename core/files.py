@@ -1,10 +1,37 @@
-"""Writing files so that an interrupted run never leaves a half-written one."""
+"""Writing result files: strict JSON, and torch files never left half-written."""
 
 from __future__ import annotations
 
+import json
+import math
 import os
 from pathlib import Path
 from typing import Any
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` as strict JSON data: numpy scalars and arrays unpacked, NaN/inf as ``None``."""
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def write_json(path: Path, data) -> Path:
+    """Write ``data`` as strict JSON to ``path`` (folders created); return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(jsonable(data), indent=2, default=str) + "\n", encoding="utf-8")
+    return path
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:

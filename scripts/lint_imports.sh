@@ -6,5 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 tree=$(mktemp -d)
 trap 'rm -rf "$tree"; rm -rf build' EXIT
-python3 -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation --target "$tree" . >/dev/null
-(cd "$tree" && PYTHONPATH="$tree" lint-imports --config "$OLDPWD/pyproject.toml" --no-cache)
+python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore --no-deps \
+  --no-build-isolation --target "$tree" . >/dev/null
+(cd "$tree" && PYTHONPATH="$tree" lint-imports "$OLDPWD/pyproject.toml" --no-cache)

@@ -6,12 +6,13 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
 
 from hwnas.errors import HwnasError
+from hwnas.files import jsonable, write_json  # noqa: F401 (re-exported for commands)
 from hwnas.manager import get_plugin_manager
 
 console = Console()
@@ -38,33 +39,9 @@ DataDirOption = Annotated[
 ]
 
 
-def jsonable(value: Any) -> Any:
-    """``value`` as strict JSON data: numpy scalars and arrays unpacked, NaN/inf as ``None``."""
-    import numpy as np
-
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, np.ndarray):
-        value = value.tolist()
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    return value
-
-
 def print_json(data) -> None:
     """Write ``data`` as strict JSON to stdout."""
     sys.stdout.write(json.dumps(jsonable(data), indent=2, default=str) + "\n")
-
-
-def write_json(path: Path, data) -> Path:
-    """Write ``data`` as strict JSON to ``path`` (folders created); return the path."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(jsonable(data), indent=2, default=str) + "\n", encoding="utf-8")
-    return path
 
 
 def fmt(value: float | None, digits: int = 3) -> str:

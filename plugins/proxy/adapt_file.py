@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from hwnas.errors import HwnasError
+from hwnas.files import jsonable
 
 
 def adapt_measurements(
@@ -98,22 +99,8 @@ def adapt_measurements(
         predicted,
         measured,
         band if band is not None and math.isfinite(band) else float("inf"),
-        _jsonable(summary),
+        jsonable(summary),
     )
     summary["predictions"] = str(csv_path)
     summary["summary"] = str(json_path)
     return summary
-
-
-def _jsonable(value):
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, np.ndarray):
-        value = value.tolist()
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return value
