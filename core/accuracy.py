@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
@@ -80,12 +79,12 @@ def create_accuracy(name: str, plugin_manager=None, **options: Any) -> AccuracyS
 
 def default_accuracy(space: str, plugin_manager=None, **options: Any) -> AccuracySource:
     """The first declared source of ``space``, built with the options it accepts."""
-    from hwnas.manager import get_plugin_manager
+    from hwnas.manager import accepted_options, get_plugin_manager
 
     pm = plugin_manager or get_plugin_manager()
     for info in pm.infos("accuracy"):
         if info.spec.space == space:
-            accepted = _accepted(info.spec.factory)
+            accepted = accepted_options(info.spec.factory)
             kept = {k: v for k, v in options.items() if accepted is None or k in accepted}
             return pm.create("accuracy", info.name, **kept)
     spaces = sorted({info.spec.space for info in pm.infos("accuracy")})
@@ -93,14 +92,3 @@ def default_accuracy(space: str, plugin_manager=None, **options: Any) -> Accurac
         f"no accuracy source for space {space!r}",
         f"spaces with one: {', '.join(spaces) or 'none'}; see 'hwnas plugins --kind accuracy'",
     )
-
-
-def _accepted(factory) -> set[str] | None:
-    """The keyword parameters ``factory`` takes (None: it takes any)."""
-    try:
-        params = inspect.signature(factory).parameters.values()
-    except (TypeError, ValueError):
-        return None
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
-        return None
-    return {p.name for p in params}

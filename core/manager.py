@@ -242,11 +242,21 @@ class PluginManager(pluggy.PluginManager):
         return instance
 
 
+def accepted_options(factory) -> tuple[str, ...] | None:
+    """The keyword options a plugin factory takes, in order; ``None``: any (or cannot tell)."""
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None
+    return tuple(p.name for p in params if p.name != "self")
+
+
 def _parameters(factory) -> str:
     """The keyword parameters ``factory`` accepts, for error messages."""
-    try:
-        names = [p for p in inspect.signature(factory).parameters if p not in ("self", "kwargs")]
-    except (TypeError, ValueError):
+    names = accepted_options(factory)
+    if names is None:
         return "see the plugin's documentation"
     return ", ".join(names) or "none"
 

@@ -9,7 +9,6 @@ prints its own summary lines and draws its own plot extras
 
 from __future__ import annotations
 
-import inspect
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -32,17 +31,10 @@ from hwnas.cli.common import (
     write_json,
 )
 from hwnas.errors import HwnasError
+from hwnas.manager import accepted_options
 
 # Facts every run offers a strategy; a strategy receives those its factory accepts.
 RUN_FACTS = ("data_dir", "store", "workdir", "show_progress")
-
-
-def factory_parameters(factory) -> set[str]:
-    """The keyword parameters a plugin factory accepts."""
-    try:
-        return set(inspect.signature(factory).parameters) - {"self", "kwargs"}
-    except (TypeError, ValueError):
-        return set()
 
 
 def extra_flags(args: list[str]) -> dict[str, Any]:
@@ -79,17 +71,19 @@ def strategy_options(
     if nested:
         options["search_options"] = nested
     info = pm.get("strategy", name)
-    accepted = factory_parameters(info.spec.factory)
+    accepted = accepted_options(info.spec.factory)  # None: the factory takes any option
     for key, value in flags.items():
-        if key not in accepted:
-            valid = ", ".join(f"--{k.replace('_', '-')}" for k in sorted(accepted - set(RUN_FACTS)))
+        if accepted is not None and key not in accepted:
+            valid = ", ".join(
+                f"--{k.replace('_', '-')}" for k in sorted(set(accepted) - set(RUN_FACTS))
+            )
             raise HwnasError(
                 f"--{key.replace('_', '-')} is not an option of strategy {info.name!r}",
                 f"its options: {valid or 'none'}",
             )
         options.setdefault(key, value)
     for key, value in facts.items():
-        if value is not None and key in accepted:
+        if value is not None and (accepted is None or key in accepted):
             options.setdefault(key, value)
     return options
 
