@@ -52,6 +52,11 @@ class LatencyModel(ABC):
 
     name: str = "latency-model"
     space: str = ""
+    #: Whether any architecture is answered without measuring anything (a table, a lookup
+    #: table or a trained predictor): then a strategy may ask it for free through
+    #: :meth:`hwnas.problem.Problem.latency_of`. ``False`` (the safe default) for models
+    #: that time architectures on a device.
+    free: bool = False
 
     @abstractmethod
     def latency(self, arch: Architecture) -> Latency:

@@ -52,6 +52,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "hwnas.plugins.random_search",
     "hwnas.plugins.evolution",
     "hwnas.plugins.nsga2",
+    "hwnas.plugins.surrogate",
     "hwnas.plugins.proxy.plugin",
     "hwnas.plugins.hurricane.plugin",
     "hwnas.plugins.pnag.plugin",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,6 +88,26 @@ class Problem:
         )
         self.record(result)
         return result
+
+    @property
+    def latency_is_free(self) -> bool:
+        """Whether :meth:`latency_of` may be used (the latency model measures nothing)."""
+        return bool(getattr(self.latency, "free", False))
+
+    def latency_of(self, archs: Sequence[Architecture]) -> np.ndarray:
+        """Latencies (ms) of ``archs`` without spending evaluations: no budget, no history.
+
+        Only for a latency model that answers without measuring (``LatencyModel.free``:
+        a recorded table or lookup table, a trained predictor), where latency is
+        known for free and only accuracy costs an evaluation; otherwise a one-line
+        :class:`~hwnas.errors.HwnasError` (check :attr:`latency_is_free` first).
+        """
+        if not self.latency_is_free:
+            raise HwnasError(
+                f"latency model {self.latency.name!r} measures its answers: latency is not free",
+                "spend evaluations with Problem.evaluate, or use a recorded/predicted model",
+            )
+        return np.asarray(self.latency.latencies(list(archs)), dtype=float)
 
     def record(self, evaluation: Evaluation, notify: bool = True) -> Evaluation:
         """Add an evaluation made elsewhere (a resumed run's, a sub-search's) to the history.

@@ -150,6 +150,8 @@ class StoreLatencyModel(LatencyModel):
     parts to the whole network.
     """
 
+    free = True  # answers from stored measurements and a predictor; never measures
+
     def __init__(
         self,
         space: SearchSpace,

@@ -62,6 +62,7 @@ class _Recorded(LatencyModel):
     """Shared parts: the space, the device, the data directory, the table files."""
 
     space = ""
+    free = True  # a published table or lookup table: answering costs no measurement
 
     def __init__(self, space: str, device: str, data_dir: str | os.PathLike | None = None) -> None:
         self.space = space
