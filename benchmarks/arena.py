@@ -7,7 +7,7 @@ count); seeds 0..9 for random, 0..4 for the others (``--seeds`` overrides).
 Search sees CIFAR-10 validation accuracy; fronts are scored with test accuracy.
 
     python benchmarks/arena.py [--space nb201] [--devices raspi4,pixel3]
-                               [--strategies random,evolution]
+                               [--strategies random,evolution,nsga2,surrogate]
                                [--evals 100,300,1000] [--seeds N] [--out runs/arena]
                                [--data-dir PATH]
 
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--space", default="nb201", help="fully tabulated space (default nb201)")
     parser.add_argument("--devices", default=",".join(ARENA_DEVICES))
-    parser.add_argument("--strategies", default="random,evolution,nsga2")
+    parser.add_argument("--strategies", default="random,evolution,nsga2,surrogate")
     parser.add_argument("--evals", default="100,300,1000")
     parser.add_argument("--seeds", type=int, default=None, help="default: 10 random, 5 others")
     parser.add_argument("--out", type=Path, default=Path("runs/arena"))
