@@ -137,6 +137,7 @@ class SurrogateSearch(Strategy):
         import xgboost as xgb
 
         space, rng = problem.space, problem.rng
+        self.fits, self.checks, self.latency_free = 0, [], problem.latency_is_free
         choices = [p.choices for p in space.positions]
 
         def arch(row: np.ndarray) -> Architecture:
@@ -200,6 +201,7 @@ class SurrogateSearch(Strategy):
                 cand_x = xgb.DMatrix(one_hot(space, cand_idx), nthread=1)
                 cand_lat = problem.latency_of(cand_arch) if free else None
             pred_acc = self._fit(x, y, seed).predict(cand_x).astype(float)
+            self.fits += 1
             if cand_lat is None:  # latency costs evaluations: model it too
                 cand_lat = np.exp(self._fit(x, np.log(lat_seen), seed).predict(cand_x))
             for j in self._pick(cand_lat, pred_acc, lat_seen, acc_seen, limit, rng):
@@ -208,6 +210,21 @@ class SurrogateSearch(Strategy):
                     evaluate(pool_idx[cand[j]], pool_arch[cand[j]])
                 else:
                     evaluate(cand_idx[j], cand_arch[j])
+                self.checks.append((pred_acc[j], accs[-1]))  # prediction, then the truth
+
+    def summary(self, result) -> list[str]:
+        """Model fits, and how well the model predicted what it picked (SRCC, MAE)."""
+        from scipy.stats import spearmanr
+
+        if not getattr(self, "checks", None):
+            return []
+        pred, seen = np.array(self.checks).T
+        rho = spearmanr(pred, seen).statistic if len(pred) > 2 and np.ptp(seen) > 0 else np.nan
+        latency = "free (latency_of)" if self.latency_free else "modelled (costs evaluations)"
+        return [
+            f"surrogate: {self.fits} model fits; on its {len(pred)} picks predicted vs seen "
+            f"accuracy SRCC {rho:.2f}, MAE {np.mean(np.abs(pred - seen)):.2f}; latency {latency}"
+        ]
 
     @staticmethod
     def _front_mask(lat: np.ndarray, acc: np.ndarray) -> np.ndarray:

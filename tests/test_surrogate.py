@@ -149,9 +149,11 @@ def test_models_latency_when_it_is_not_free(pm, space_name):
     """Latency that costs evaluations is modelled too; the budget is spent exactly, no repeats."""
     space = pm.create("space", space_name)
     problem = Problem(space, MeasuredToy(space), ToyAccuracy(space), budget=45, seed=2)
-    result = pm.create("strategy", "surrogate", init=15, pool=200).search(problem)
+    strategy = pm.create("strategy", "surrogate", init=15, pool=200)
+    result = strategy.search(problem)
     assert result.evaluations == 45 == len({e.arch for e in result.history})
     assert result.front and all(e.latency_source == "measured" for e in result.history)
+    assert "latency modelled" in strategy.summary(result)[0]
 
 
 def test_bad_options_are_one_line_errors(pm):
