@@ -73,6 +73,8 @@ from hwnas.targets.recorded.accuracy import OFAPredictorAccuracy
 MID_QUANTILES = (0.275, 0.725)
 PAPER_MOBILE_MS = (80, 110, 140, 170, 200)
 UNLIMITED = 10**9
+#: PNAG options of this benchmark unless ``-s`` overrides them: 40 local-search evaluations
+DEFAULT_OPTIONS = {"refine": 40}
 
 
 # ---------------------------------------------------------------------------
@@ -89,10 +91,16 @@ def train_pnag(space, latency, accuracy, evals: int, seed: int, options: dict) -
 
 
 def generate_budgets(strategy: PNAG, space, latency, accuracy, budgets, seed: int) -> tuple:
-    """Generate one architecture per budget; evaluations counted by a Problem of their own."""
+    """Generate one architecture per budget; evaluations counted by a Problem of their own.
+
+    The archive starts with the training data (counted in training); checks
+    and refine evaluations are new and counted here. Returns the generated,
+    the evaluations and the uncounted latency-table lookups of refine.
+    """
     problem = Problem(space, latency, accuracy, budget=UNLIMITED, seed=seed)
     rng = torch.Generator().manual_seed(seed)
     trainer = strategy.trainer
+    archive = strategy.archive(trainer)
     out = [
         generate(
             trainer.generator,
@@ -103,10 +111,14 @@ def generate_budgets(strategy: PNAG, space, latency, accuracy, budgets, seed: in
             strategy.samples,
             strategy.checks,
             rng,
+            archive=archive,
+            steps=strategy.refine,
+            pool=strategy.pool,
+            latency_of=strategy.latency_lookup(latency),
         )
         for b in budgets
     ]
-    return out, problem.evaluations
+    return out, problem.evaluations, archive.lookups
 
 
 # ---------------------------------------------------------------------------
@@ -162,7 +174,7 @@ def nb201_run(truth, seed: int, evals: int, options: dict, with_evolution: bool)
     )
     train_s = time.perf_counter() - started
     budgets = nb201_budgets(truth, strategy.trainer.budgets_ms)
-    generated, gen_evals = generate_budgets(
+    generated, gen_evals, lookups = generate_budgets(
         strategy, truth.space, truth.latency, truth.accuracy, [b for _, b in budgets], seed
     )
     total = train_evals + gen_evals
@@ -181,6 +193,7 @@ def nb201_run(truth, seed: int, evals: int, options: dict, with_evolution: bool)
                 "regret": float(best - truth.report_acc[row]) if truth.lat[row] <= b else None,
                 "test_accuracy": float(truth.report_acc[row]),
                 "checked": g.checked,
+                "refined": g.refined,
                 "proposed": g.proposed,
                 "generation_ms": 1000 * g.seconds,
             },
@@ -194,6 +207,7 @@ def nb201_run(truth, seed: int, evals: int, options: dict, with_evolution: bool)
         "training_budgets_ms": strategy.trainer.budgets_ms,
         "train_evaluations": train_evals,
         "generation_evaluations": gen_evals,
+        "uncounted_latency_lookups": lookups,
         "total_evaluations": total,
         "evolution_evaluations_per_budget": per_budget if with_evolution else None,
         "train_seconds": train_s,
@@ -290,7 +304,7 @@ def k_part(devices, seeds, evals, options, ks, console, log, data_dir=None) -> d
                     seed,
                     {**options, "budgets": k},
                 )
-                gen, _ = generate_budgets(
+                gen, _, _ = generate_budgets(
                     strategy, truth.space, truth.latency, truth.accuracy, truth.budgets_ms, seed
                 )
                 for b, best, g in zip(truth.budgets_ms, truth.true_best, gen, strict=True):
@@ -448,7 +462,9 @@ def ofa_part(seeds, evals, options, console, log, data_dir=None) -> dict:
             {**options, "budget_range": [budgets[0], budgets[-1]], "spacing": "linear"},
         )
         train_s = time.perf_counter() - t0
-        generated, gen_evals = generate_budgets(strategy, space, latency, accuracy, budgets, seed)
+        generated, gen_evals, lookups = generate_budgets(
+            strategy, space, latency, accuracy, budgets, seed
+        )
         total = train_evals + gen_evals
         per_budget = round(total / len(budgets))
         rows = []
@@ -494,6 +510,7 @@ def ofa_part(seeds, evals, options, console, log, data_dir=None) -> dict:
                 "training_budgets_ms": strategy.trainer.budgets_ms,
                 "train_evaluations": train_evals,
                 "generation_evaluations": gen_evals,
+                "uncounted_latency_lookups": lookups,
                 "total_evaluations": total,
                 "finder_evaluations_per_budget": per_budget,
                 "train_seconds": train_s,
@@ -567,7 +584,7 @@ def main(argv: list[str] | None = None) -> int:
     err = Console(stderr=True)
     parts = {p.strip() for p in args.parts.split(",") if p.strip()}
     devices = [d.strip() for d in args.devices.split(",") if d.strip()]
-    options = parse_options(args.option)
+    options = {**DEFAULT_OPTIONS, **parse_options(args.option)}
     report: dict[str, Any] = {
         "protocol": __doc__,
         "options": options,
