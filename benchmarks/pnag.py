@@ -73,7 +73,8 @@ from hwnas.targets.recorded.accuracy import OFAPredictorAccuracy
 MID_QUANTILES = (0.275, 0.725)
 PAPER_MOBILE_MS = (80, 110, 140, 170, 200)
 UNLIMITED = 10**9
-#: PNAG options of this benchmark unless ``-s`` overrides them: 40 local-search evaluations
+#: PNAG options of parts A and B unless ``-s`` overrides them: 40 local-search evaluations
+#: per budget (part C keeps refine off: OFA's neighbourhoods make it take about 1 s per budget)
 DEFAULT_OPTIONS = {"refine": 40}
 
 
@@ -584,10 +585,12 @@ def main(argv: list[str] | None = None) -> int:
     err = Console(stderr=True)
     parts = {p.strip() for p in args.parts.split(",") if p.strip()}
     devices = [d.strip() for d in args.devices.split(",") if d.strip()]
-    options = {**DEFAULT_OPTIONS, **parse_options(args.option)}
+    given = parse_options(args.option)
+    options = {**DEFAULT_OPTIONS, **given}
     report: dict[str, Any] = {
         "protocol": __doc__,
         "options": options,
+        "ofa_options": given,
         "seeds": args.seeds,
         "evals": args.evals,
         "ofa_evals": args.ofa_evals,
@@ -605,7 +608,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         if "ofa" in parts:
             report["ofa"] = ofa_part(
-                args.seeds, args.ofa_evals, options, console, err.print, args.data_dir
+                args.seeds, args.ofa_evals, given, console, err.print, args.data_dir
             )
     except HwnasError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)

@@ -85,7 +85,7 @@ def generate(
     archive: Archive | None = None,
     steps: int = 0,
     pool: int = 8,
-    latency_of: Callable[[Architecture], float] | None = None,
+    latency_of: Callable[[list[Architecture]], list[float]] | None = None,
 ) -> Generated:
     """The architecture for ``budget_ms`` (see the module docstring); timed end to end.
 
@@ -93,7 +93,7 @@ def generate(
     ``latency_source`` and ``accuracy`` (a :class:`~hwnas.problem.Evaluation`);
     at most ``limit`` candidates are checked (at least one). With ``archive``,
     ``steps`` refine evaluations follow (within ``limit`` too), their
-    neighbours filtered by ``latency_of(arch) -> ms`` when given.
+    neighbours filtered by ``latency_of([arch]) -> [ms]`` when given.
     """
     started = time.perf_counter()
     candidates = propose(generator, evaluator, encoder, budget_ms, samples, rng)

@@ -8,7 +8,7 @@ accuracy evaluations on a best-first search under the budget B:
    checks plus everything in the :class:`Archive`, e.g. the training data,
    whose evaluations were counted when they were made) are the search front;
 2. their one-position neighbours (allowed choices) that were not evaluated
-   yet and that the latency model places within B (``fits``: a table lookup
+   yet and that the latency model places within B (``latency_of``: a table lookup
    for tabulated models, not an evaluation; ``None`` keeps every neighbour)
    are ranked by R(arch | B);
 3. the best-ranked one is evaluated (latency and accuracy, counted) and joins
@@ -35,6 +35,8 @@ from hwnas.plugins.pnag.evaluator import Evaluator
 from hwnas.space import Architecture
 
 Tokens = tuple[int, ...]
+#: ``[arch] -> [latency ms]`` from the latency model (a table lookup, not an evaluation)
+LatencyOf = Callable[[list[Architecture]], list[float]]
 
 
 @dataclass(frozen=True)
@@ -79,20 +81,16 @@ class Archive:
             self.add(key, evaluate(self.encoder.arch(key)))
         return self.known[key]
 
-    def fits(self, latency_of: Callable[[Architecture], float] | None, budget_ms: float):
-        """``tokens -> bool``: within ``budget_ms`` by the latency model (cached lookups)."""
+    def within(self, rows: list[Tokens], latency_of: LatencyOf | None, budget_ms: float):
+        """The ``rows`` the latency model places within ``budget_ms`` (one batched lookup)."""
         if latency_of is None:
-            return None
-
-        def check(tokens: Tokens) -> bool:
-            ms = self.latency_ms.get(tokens)
-            if ms is None:
-                ms = float(latency_of(self.encoder.arch(tokens)))
-                self.latency_ms[tokens] = ms
-                self.lookups += 1
-            return ms <= budget_ms
-
-        return check
+            return list(rows)
+        missing = [t for t in rows if t not in self.latency_ms]
+        if missing:
+            ms = latency_of([self.encoder.arch(t) for t in missing])
+            self.latency_ms.update(zip(missing, (float(m) for m in ms), strict=True))
+            self.lookups += len(missing)
+        return [t for t in rows if self.latency_ms[t] <= budget_ms]
 
     def best_within(self, budget_ms: float) -> Any | None:
         """The most accurate archived architecture within ``budget_ms`` (None when none is)."""
@@ -116,12 +114,11 @@ def refine(
     evaluate: Callable[[Architecture], Any],
     steps: int,
     pool: int = 8,
-    latency_of: Callable[[Architecture], float] | None = None,
+    latency_of: LatencyOf | None = None,
 ) -> int:
     """Best-first search under ``budget_ms`` (module docstring); returns evaluations spent."""
     if steps <= 0:
         return 0
-    fits = archive.fits(latency_of, budget_ms)
     front = sorted(
         ((-e.accuracy, t) for t, e in archive.known.items() if e.latency_ms <= budget_ms),
     )
@@ -139,11 +136,8 @@ def refine(
             if node in exhausted:
                 continue
             if node not in ranked:
-                cands = [
-                    t
-                    for t in archive.neighbours(node)
-                    if t not in archive.known and (fits is None or fits(t))
-                ]
+                fresh = [t for t in archive.neighbours(node) if t not in archive.known]
+                cands = archive.within(fresh, latency_of, budget_ms)
                 scores = _scores(evaluator, archive.encoder, cands, budget)
                 ranked[node] = sorted(zip(scores, cands, strict=True))
             cands = ranked[node]

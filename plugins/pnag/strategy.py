@@ -381,12 +381,14 @@ class PNAG(Strategy):
 
     @staticmethod
     def latency_lookup(latency):
-        """``arch -> ms`` from a tabulated latency model; None for a live (measuring) one."""
+        """``[arch] -> [ms]`` from a tabulated latency model; None for a live (measuring) one."""
         from hwnas.latency import MeasuringLatencyModel
 
         if isinstance(latency, MeasuringLatencyModel):
             return None
-        return lambda arch: latency.latency(arch).ms
+        if hasattr(latency, "latencies"):
+            return lambda archs: [float(ms) for ms in latency.latencies(archs)]
+        return lambda archs: [latency.latency(a).ms for a in archs]
 
     def _generate_front(self, problem: Problem, seed: int) -> list:
         from hwnas.plugins.pnag.generate import generate
