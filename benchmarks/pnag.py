@@ -9,7 +9,13 @@ A. **NB201, ground truth** (devices raspi4, pixel3, eyeriss by default; seeds
    latency quantiles of the device over the space) and 2 budgets that lie
    between training budgets (the midpoints of the training intervals holding
    the 27.5 % and 72.5 % quantiles). Generation evaluates a few candidates per
-   budget (``checks``; counted). For each budget: the generated architecture's
+   budget (``checks``), then runs PNAG's best-first local search under the
+   budget (``refine`` = 40 accuracy evaluations per budget, from the most
+   accurate architectures evaluated so far, training data included; one
+   archive across the 7 budgets, so nothing is evaluated twice; candidate
+   latencies are read from the table without counting, their number is in
+   the JSON as ``uncounted_latency_lookups``); every new evaluation counts.
+   For each budget: the generated architecture's
    latency, whether it meets the budget, and its regret = true best test
    accuracy under the budget - its test accuracy (``c10_test_acc``). Next to
    it: regularized (aging) evolution (``plugins/evolution.py``, population 50,
@@ -24,7 +30,8 @@ C. **OFA MobileNetV3 x Samsung Note10** (``ofa/note10`` lookup table, accuracy
    = OFA's released ImageNet top-1 predictor, seen and reported): the paper's
    mobile budgets 80/110/140/170/200 ms scaled by s = (90th percentile of the
    Note10 latency of 2,000 uniformly random subnets at the table's
-   resolutions) / 200, so that 200 ms maps to that percentile. PNAG is trained
+   resolutions) / 200, so that 200 ms maps to that percentile (``refine``
+   off: on OFA's long token sequences it takes about 1 s per budget). PNAG is trained
    with ``budget_range`` = (80 s, 200 s), K = 10 linear budgets, and generates
    the 5 budgets. Against it: OFA's evolutionary finder (population 100,
    parents 25 %, mutation 50 %, mutation probability 0.1, crossover for the
