@@ -9,7 +9,13 @@ A. **NB201, ground truth** (devices raspi4, pixel3, eyeriss by default; seeds
    latency quantiles of the device over the space) and 2 budgets that lie
    between training budgets (the midpoints of the training intervals holding
    the 27.5 % and 72.5 % quantiles). Generation evaluates a few candidates per
-   budget (``checks``; counted). For each budget: the generated architecture's
+   budget (``checks``), then runs PNAG's best-first local search under the
+   budget (``refine`` = 40 accuracy evaluations per budget, from the most
+   accurate architectures evaluated so far, training data included; one
+   archive across the 7 budgets, so nothing is evaluated twice; candidate
+   latencies are read from the table without counting, their number is in
+   the JSON as ``uncounted_latency_lookups``); every new evaluation counts.
+   For each budget: the generated architecture's
    latency, whether it meets the budget, and its regret = true best test
    accuracy under the budget - its test accuracy (``c10_test_acc``). Next to
    it: regularized (aging) evolution (``plugins/evolution.py``, population 50,
@@ -24,7 +30,8 @@ C. **OFA MobileNetV3 x Samsung Note10** (``ofa/note10`` lookup table, accuracy
    = OFA's released ImageNet top-1 predictor, seen and reported): the paper's
    mobile budgets 80/110/140/170/200 ms scaled by s = (90th percentile of the
    Note10 latency of 2,000 uniformly random subnets at the table's
-   resolutions) / 200, so that 200 ms maps to that percentile. PNAG is trained
+   resolutions) / 200, so that 200 ms maps to that percentile (``refine``
+   off: on OFA's long token sequences it takes about 1 s per budget). PNAG is trained
    with ``budget_range`` = (80 s, 200 s), K = 10 linear budgets, and generates
    the 5 budgets. Against it: OFA's evolutionary finder (population 100,
    parents 25 %, mutation 50 %, mutation probability 0.1, crossover for the
@@ -73,6 +80,9 @@ from hwnas.targets.recorded.accuracy import OFAPredictorAccuracy
 MID_QUANTILES = (0.275, 0.725)
 PAPER_MOBILE_MS = (80, 110, 140, 170, 200)
 UNLIMITED = 10**9
+#: PNAG options of parts A and B unless ``-s`` overrides them: 40 local-search evaluations
+#: per budget (part C keeps refine off: OFA's neighbourhoods make it take about 1 s per budget)
+DEFAULT_OPTIONS = {"refine": 40}
 
 
 # ---------------------------------------------------------------------------
@@ -89,10 +99,16 @@ def train_pnag(space, latency, accuracy, evals: int, seed: int, options: dict) -
 
 
 def generate_budgets(strategy: PNAG, space, latency, accuracy, budgets, seed: int) -> tuple:
-    """Generate one architecture per budget; evaluations counted by a Problem of their own."""
+    """Generate one architecture per budget; evaluations counted by a Problem of their own.
+
+    The archive starts with the training data (counted in training); checks
+    and refine evaluations are new and counted here. Returns the generated,
+    the evaluations and the uncounted latency-table lookups of refine.
+    """
     problem = Problem(space, latency, accuracy, budget=UNLIMITED, seed=seed)
     rng = torch.Generator().manual_seed(seed)
     trainer = strategy.trainer
+    archive = strategy.archive(trainer)
     out = [
         generate(
             trainer.generator,
@@ -103,10 +119,14 @@ def generate_budgets(strategy: PNAG, space, latency, accuracy, budgets, seed: in
             strategy.samples,
             strategy.checks,
             rng,
+            archive=archive,
+            steps=strategy.refine,
+            pool=strategy.pool,
+            latency_of=strategy.latency_lookup(latency),
         )
         for b in budgets
     ]
-    return out, problem.evaluations
+    return out, problem.evaluations, archive.lookups
 
 
 # ---------------------------------------------------------------------------
@@ -162,7 +182,7 @@ def nb201_run(truth, seed: int, evals: int, options: dict, with_evolution: bool)
     )
     train_s = time.perf_counter() - started
     budgets = nb201_budgets(truth, strategy.trainer.budgets_ms)
-    generated, gen_evals = generate_budgets(
+    generated, gen_evals, lookups = generate_budgets(
         strategy, truth.space, truth.latency, truth.accuracy, [b for _, b in budgets], seed
     )
     total = train_evals + gen_evals
@@ -181,6 +201,7 @@ def nb201_run(truth, seed: int, evals: int, options: dict, with_evolution: bool)
                 "regret": float(best - truth.report_acc[row]) if truth.lat[row] <= b else None,
                 "test_accuracy": float(truth.report_acc[row]),
                 "checked": g.checked,
+                "refined": g.refined,
                 "proposed": g.proposed,
                 "generation_ms": 1000 * g.seconds,
             },
@@ -194,6 +215,7 @@ def nb201_run(truth, seed: int, evals: int, options: dict, with_evolution: bool)
         "training_budgets_ms": strategy.trainer.budgets_ms,
         "train_evaluations": train_evals,
         "generation_evaluations": gen_evals,
+        "uncounted_latency_lookups": lookups,
         "total_evaluations": total,
         "evolution_evaluations_per_budget": per_budget if with_evolution else None,
         "train_seconds": train_s,
@@ -290,7 +312,7 @@ def k_part(devices, seeds, evals, options, ks, console, log, data_dir=None) -> d
                     seed,
                     {**options, "budgets": k},
                 )
-                gen, _ = generate_budgets(
+                gen, _, _ = generate_budgets(
                     strategy, truth.space, truth.latency, truth.accuracy, truth.budgets_ms, seed
                 )
                 for b, best, g in zip(truth.budgets_ms, truth.true_best, gen, strict=True):
@@ -448,7 +470,9 @@ def ofa_part(seeds, evals, options, console, log, data_dir=None) -> dict:
             {**options, "budget_range": [budgets[0], budgets[-1]], "spacing": "linear"},
         )
         train_s = time.perf_counter() - t0
-        generated, gen_evals = generate_budgets(strategy, space, latency, accuracy, budgets, seed)
+        generated, gen_evals, lookups = generate_budgets(
+            strategy, space, latency, accuracy, budgets, seed
+        )
         total = train_evals + gen_evals
         per_budget = round(total / len(budgets))
         rows = []
@@ -494,6 +518,7 @@ def ofa_part(seeds, evals, options, console, log, data_dir=None) -> dict:
                 "training_budgets_ms": strategy.trainer.budgets_ms,
                 "train_evaluations": train_evals,
                 "generation_evaluations": gen_evals,
+                "uncounted_latency_lookups": lookups,
                 "total_evaluations": total,
                 "finder_evaluations_per_budget": per_budget,
                 "train_seconds": train_s,
@@ -567,10 +592,12 @@ def main(argv: list[str] | None = None) -> int:
     err = Console(stderr=True)
     parts = {p.strip() for p in args.parts.split(",") if p.strip()}
     devices = [d.strip() for d in args.devices.split(",") if d.strip()]
-    options = parse_options(args.option)
+    given = parse_options(args.option)
+    options = {**DEFAULT_OPTIONS, **given}
     report: dict[str, Any] = {
         "protocol": __doc__,
         "options": options,
+        "ofa_options": given,
         "seeds": args.seeds,
         "evals": args.evals,
         "ofa_evals": args.ofa_evals,
@@ -588,7 +615,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         if "ofa" in parts:
             report["ofa"] = ofa_part(
-                args.seeds, args.ofa_evals, options, console, err.print, args.data_dir
+                args.seeds, args.ofa_evals, given, console, err.print, args.data_dir
             )
     except HwnasError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)

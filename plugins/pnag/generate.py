@@ -9,6 +9,12 @@ accurate checked architecture within B, or, when no candidate meets B, the
 fastest one checked (``met=False``). As in the paper's release, which samples
 several architectures per budget and keeps the best one that its latency
 predictor accepts.
+
+With an :class:`~hwnas.plugins.pnag.refine.Archive` (every architecture
+evaluated so far, e.g. the training data) nothing is evaluated twice, and
+``refine`` > 0 adds a best-first local search under B of that many counted
+evaluations (:mod:`hwnas.plugins.pnag.refine`); the answer is then the most
+accurate archived architecture within B.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import torch
 from hwnas.plugins.pnag.encoding import Encoder
 from hwnas.plugins.pnag.evaluator import Evaluator
 from hwnas.plugins.pnag.generator import Generator
+from hwnas.plugins.pnag.refine import Archive, refine
 from hwnas.space import Architecture
 
 
@@ -41,6 +48,7 @@ class Generated:
     proposed: int
     checked: int
     seconds: float
+    refined: int = 0
 
 
 def propose(
@@ -74,27 +82,50 @@ def generate(
     checks: int = 3,
     rng: torch.Generator | None = None,
     limit: int | None = None,
+    archive: Archive | None = None,
+    steps: int = 0,
+    pool: int = 8,
+    latency_of: Callable[[list[Architecture]], list[float]] | None = None,
 ) -> Generated:
     """The architecture for ``budget_ms`` (see the module docstring); timed end to end.
 
     ``evaluate(arch)`` returns an object with ``arch``, ``latency_ms``,
     ``latency_source`` and ``accuracy`` (a :class:`~hwnas.problem.Evaluation`);
-    at most ``limit`` candidates are evaluated (at least one).
+    at most ``limit`` candidates are checked (at least one). With ``archive``,
+    ``steps`` refine evaluations follow (within ``limit`` too), their
+    neighbours filtered by ``latency_of([arch]) -> [ms]`` when given.
     """
     started = time.perf_counter()
     candidates = propose(generator, evaluator, encoder, budget_ms, samples, rng)
     checked: list[tuple[Any, float]] = []
+    spent_before = 0
     for n, (tokens, score) in enumerate(candidates):
         if n >= max(checks, 1) and any(e.latency_ms <= budget_ms for e, _ in checked):
             break
         if limit is not None and n >= max(limit, 1):
             break
-        checked.append((evaluate(encoder.arch(tokens)), score))
+        if archive is None:
+            checked.append((evaluate(encoder.arch(tokens)), score))
+        else:
+            fresh = tokens not in archive.known
+            checked.append((archive.evaluate(tokens, evaluate), score))
+            spent_before += fresh
     feasible = [(e, s) for e, s in checked if e.latency_ms <= budget_ms]
     if feasible:
         best, score = max(feasible, key=lambda p: (p[0].accuracy, p[1]))
     else:
         best, score = min(checked, key=lambda p: (p[0].latency_ms, -p[1]))
+    refined = 0
+    if archive is not None:
+        if limit is not None:
+            steps = min(steps, max(limit - spent_before, 0))
+        refined = refine(evaluator, archive, budget_ms, evaluate, steps, pool, latency_of)
+        found = archive.best_within(budget_ms)
+        if found is not None and (not feasible or found.accuracy > best.accuracy):
+            best, feasible = found, [found]
+            with torch.no_grad():
+                x = encoder.features([encoder.tokens(found.arch)])
+                score = float(evaluator(x, torch.tensor([float(budget_ms)]))[0])
     return Generated(
         float(budget_ms),
         best.arch,
@@ -106,4 +137,5 @@ def generate(
         len(candidates),
         len(checked),
         time.perf_counter() - started,
+        refined,
     )

@@ -28,7 +28,11 @@ architecture for any budget B in its trained range by inference.
 - **Generation** (:mod:`hwnas.plugins.pnag.generate`): ``samples`` (100) draws from
   f(B) plus the greedy decode, ranked by R(arch | B); the top ``checks`` (3)
   are evaluated (continuing down the ranking until one meets B, as far as the
-  evaluation budget allows) and the most accurate one within B is the answer.
+  evaluation budget allows); then a best-first local search under B
+  (:mod:`hwnas.plugins.pnag.refine`, ``refine`` counted evaluations, off by default)
+  walks from the most accurate architectures evaluated so far (training data
+  included) to their one-position neighbours within B, ranked by R(arch | B);
+  the most accurate evaluated architecture within B is the answer.
 
 Options (``-s KEY=VALUE``), defaults in brackets:
 
@@ -46,7 +50,10 @@ Options (``-s KEY=VALUE``), defaults in brackets:
   each budget's training pairs drawn among architectures meeting it);
   ``evaluator_hidden`` [128]; ``evaluator_lr`` [3e-3]; ``evaluator_steps``
   [300]; ``refresh_steps`` [100];
-- generation: ``samples`` [100]; ``checks`` [3]; ``generate`` budgets (ms,
+- generation: ``samples`` [100]; ``checks`` [3]; ``refine`` local-search
+  evaluations per budget [0: none; the
+  benchmark uses 40]; ``pool`` front size of that search
+  [8]; ``generate`` budgets (ms,
   ``a,b,c``) to generate after training [the K training budgets, plus the
   Problem's latency limit when set; ``none``: train only];
 - files and running: ``model`` path of the generator file
@@ -170,6 +177,8 @@ class PNAG(Strategy):
         refresh_steps: int = 100,
         samples: int = 100,
         checks: int = 3,
+        refine: int = 0,
+        pool: int = 8,
         generate: str | list[float] | None = None,
         model: str | None = None,
         workdir: str | None = None,
@@ -208,6 +217,13 @@ class PNAG(Strategy):
         ).validate()
         if int(samples) < 0 or int(checks) < 1:
             raise HwnasError("strategy pnag: samples must be >= 0 and checks >= 1")
+        if int(refine) < 0 or int(pool) < 1:
+            raise HwnasError(
+                f"strategy pnag: refine must be >= 0 and pool >= 1, got {refine}, {pool}",
+                "e.g. -s refine=40 -s pool=8",
+            )
+        self.refine = int(refine)
+        self.pool = int(pool)
         if int(threads) < 1 or int(checkpoint_every) < 0:
             raise HwnasError("strategy pnag: threads must be >= 1 and checkpoint_every >= 0")
         self.samples = int(samples)
@@ -221,6 +237,8 @@ class PNAG(Strategy):
         self.threads = int(threads)
         self.progress = sys.stderr.isatty() if progress is None else bool(progress)
         self.trainer = None
+        self._archive = None
+        self._generation_evaluations = 0
         self.generated: list = []
         self.extra: dict[str, Any] = {}
 
@@ -249,13 +267,14 @@ class PNAG(Strategy):
     def _run(self, problem: Problem) -> None:
         from hwnas.plugins.pnag.train import Trainer
 
-        reserve = self.checks * self._n_generate(problem)
+        reserve = (self.checks + self.refine) * self._n_generate(problem)
         train_evals = problem.remaining - reserve
         if train_evals < 2:
             raise HwnasError(
                 f"strategy pnag: --evals {problem.budget} leaves {train_evals} training "
                 f"evaluations after reserving {reserve} for generation",
-                f"use --evals {reserve + 100} or more, or fewer -s checks / -s generate budgets",
+                f"use --evals {reserve + 100} or more, or fewer -s checks / -s refine / "
+                "-s generate budgets",
             )
         seed = int(problem.rng.integers(2**31 - 1))
         mask, probes = choice_mask(problem.space, problem.latency, np.random.default_rng(seed))
@@ -292,7 +311,9 @@ class PNAG(Strategy):
         train_seconds = time.perf_counter() - started
         if self.model_path is not None:
             self._save(self.trainer, problem, train_seconds)
+        before = problem.evaluations
         self.generated = self._generate_front(problem, seed) if self._n_generate(problem) else []
+        self._generation_evaluations = problem.evaluations - before
         self.extra["pnag"] = self._summary(problem, train_seconds, probes, resumed_from)
 
     def _progress_bar(self):
@@ -350,6 +371,25 @@ class PNAG(Strategy):
             training=trainer.state_dict(),
         )
 
+    def archive(self, trainer):
+        """An :class:`~hwnas.plugins.pnag.refine.Archive` holding the trainer's evaluations."""
+        from hwnas.plugins.pnag.refine import Archive
+
+        archive = Archive(trainer.encoder, trainer.mask)
+        archive.extend(trainer.tokens, trainer.lat, trainer.acc, "training")
+        return archive
+
+    @staticmethod
+    def latency_lookup(latency):
+        """``[arch] -> [ms]`` from a tabulated latency model; None for a live (measuring) one."""
+        from hwnas.latency import MeasuringLatencyModel
+
+        if isinstance(latency, MeasuringLatencyModel):
+            return None
+        if hasattr(latency, "latencies"):
+            return lambda archs: [float(ms) for ms in latency.latencies(archs)]
+        return lambda archs: [latency.latency(a).ms for a in archs]
+
     def _generate_front(self, problem: Problem, seed: int) -> list:
         from hwnas.plugins.pnag.generate import generate
 
@@ -360,6 +400,8 @@ class PNAG(Strategy):
             budgets.append(float(limit))
         out = []
         rng = torch.Generator().manual_seed(seed)
+        self._archive = self.archive(self.trainer)
+        share = self.checks + self.refine
         for n, b in enumerate(budgets):
             if not lo <= b <= hi:
                 raise HwnasError(
@@ -380,7 +422,11 @@ class PNAG(Strategy):
                     self.checks,
                     rng,
                     # extra checks (none of the top ones met B) never eat a later budget's share
-                    limit=problem.remaining - self.checks * (len(budgets) - n - 1),
+                    limit=problem.remaining - share * (len(budgets) - n - 1),
+                    archive=self._archive,
+                    steps=self.refine,
+                    pool=self.pool,
+                    latency_of=self.latency_lookup(problem.latency),
                 )
             )
         return out
@@ -396,7 +442,8 @@ class PNAG(Strategy):
             "iterations": trainer.iteration,
             "resumed_from_iteration": resumed_from,
             "train_seconds": seconds,
-            "generation_evaluations": sum(g.checked for g in self.generated),
+            "generation_evaluations": self._generation_evaluations,
+            "latency_lookups": 0 if self._archive is None else self._archive.lookups,
             "choice_probes": probes,
             "refresh_log": [vars(e) for e in trainer.log],
             "generated": [
@@ -408,6 +455,7 @@ class PNAG(Strategy):
                     "accuracy": g.accuracy,
                     "met": g.met,
                     "checked": g.checked,
+                    "refined": g.refined,
                     "proposed": g.proposed,
                     "generation_ms": 1000 * g.seconds,
                 }

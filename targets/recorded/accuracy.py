@@ -67,8 +67,11 @@ class NB201Accuracy(_TableSource):
 
     @property
     def table(self) -> data.Table:
-        """The cached NB201 table."""
-        return data.nb201_table(self.data_dir)
+        """The cached NB201 table (kept on the instance: resolving its path per call is slow)."""
+        table = self.__dict__.get("_table")
+        if table is None:
+            table = self._table = data.nb201_table(self.data_dir)
+        return table
 
     def _values(self, column: str, archs: Sequence[Architecture]) -> np.ndarray:
         for arch in archs[:1]:

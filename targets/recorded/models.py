@@ -128,10 +128,15 @@ class RecordedTable(_Recorded):
 
     @property
     def table(self) -> data.Table:
-        """The cached table (read on first use)."""
-        if self.space == "nb201":
-            return data.nb201_table(self.data_dir)
-        return data.sampled_table(self.space, self.data_dir)
+        """The cached table (read on first use, then kept on the instance)."""
+        table = self.__dict__.get("_table")
+        if table is None:
+            if self.space == "nb201":
+                table = data.nb201_table(self.data_dir)
+            else:
+                table = data.sampled_table(self.space, self.data_dir)
+            self._table = table
+        return table
 
     def _column(self) -> np.ndarray:
         if self._latency is None:
