@@ -165,7 +165,9 @@ def predictions(t: NB201, target: str, proxies: list[str], rows: np.ndarray) -> 
     out["ridge_log"] = fit(t.log[:, cols])
     fit, _ = fit_nnls(t.log[rows][:, cols], y_log)
     out["nnls_log"] = fit(t.log[:, cols])
-    adaptation = fit_adaptation(t.ms[rows][:, cols], y_ms, t.features.rows(rows), proxies)
+    adaptation = fit_adaptation(
+        t.ms[rows][:, cols], y_ms, t.features.rows(rows), proxies, pool_proxy_ms=t.ms[:, cols]
+    )
     out["ours"] = adaptation.predict(t.ms[:, cols], t.features)
     out["_chosen"] = adaptation.chosen
     return out
@@ -198,7 +200,10 @@ def part_a(t: NB201) -> dict:
                 srows = select_samples(t.ms[:, cols], 10, np.random.default_rng(seed), "spread")
                 srest = np.setdiff1d(np.arange(t.n), srows)
                 adaptation = fit_adaptation(
-                    t.ms[srows][:, cols], t.ms[srows, t.col(target)], t.features.rows(srows)
+                    t.ms[srows][:, cols],
+                    t.ms[srows, t.col(target)],
+                    t.features.rows(srows),
+                    pool_proxy_ms=t.ms[:, cols],
                 )
                 pred = adaptation.predict(t.ms[:, cols], t.features)
                 scores["ours_spread"].append(srcc_rest(pred, rankdata(truth[srest]), srest))
@@ -664,7 +669,11 @@ def lodo_space(t: Recorded, ns=LODO_NS, devices=None) -> dict:
                     rows = select_samples(t.ms[:, cols], n_samples, rng, rule)
                     rest = np.setdiff1d(np.arange(t.n), rows)
                     adaptation = fit_adaptation(
-                        t.ms[rows][:, cols], truth[rows], t.features.rows(rows), proxies
+                        t.ms[rows][:, cols],
+                        truth[rows],
+                        t.features.rows(rows),
+                        proxies,
+                        pool_proxy_ms=t.ms[:, cols],
                     )
                     pred = adaptation.predict(t.ms[:, cols], t.features)
                     score = lodo_score(pred, truth, rest)

@@ -140,3 +140,31 @@ def test_adaptation_single_candidate_and_errors():
         fit_adaptation(proxy[:1, None], proxy[:1])
     with pytest.raises(HwnasError):
         fit_adaptation(proxy[:, None], -proxy)
+
+
+def test_principal_components_of_an_unlabelled_pool_help_with_many_proxies():
+    # 24 proxies that are noisy mixtures of two latent device types; the target is
+    # another mixture. With 8 samples one weight per proxy overfits the noise, the
+    # two leading components of the (free, unlabelled) pool do not.
+    rng = np.random.default_rng(0)
+    n, m = 3000, 24
+    latent = rng.normal(size=(n, 2))
+    mix = rng.uniform(0.2, 1.0, size=(2, m))
+    proxies = np.exp(latent @ mix + 0.5 * rng.normal(size=(n, m)))
+    target = np.exp(latent @ np.array([0.9, 0.3]) + 0.02 * rng.normal(size=n))
+    with_pool, without = [], []
+    for seed in range(5):
+        rows = np.random.default_rng(seed).choice(n, 8, replace=False)
+        rest = np.setdiff1d(np.arange(n), rows)
+        for pool, out in ((None, without), (proxies, with_pool)):
+            adaptation = fit_adaptation(proxies[rows], target[rows], pool_proxy_ms=pool)
+            out.append(spearman(adaptation.predict(proxies[rest], None), target[rest]))
+        names = {r["name"] for r in adaptation.table}  # the fit with the pool
+    assert {"pcr1:proxies", "pcr2:proxies"} <= names
+    assert np.mean(with_pool) > np.mean(without) + 0.02
+
+
+def test_principal_component_pool_must_match_the_proxies():
+    proxy = np.exp(np.random.default_rng(1).normal(size=(6, 3)))
+    with pytest.raises(HwnasError, match="expected \\(architectures, 3\\)"):
+        fit_adaptation(proxy, proxy.sum(axis=1), pool_proxy_ms=np.ones((10, 2)))

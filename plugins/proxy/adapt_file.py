@@ -75,7 +75,13 @@ def adapt_measurements(
     rows = np.array([row_of[a] for a in archs])
     target_ms = np.array([measured[a] for a in archs])
     features = arch_features(space, table.archs)
-    adaptation = fit_adaptation(table.latencies[rows], target_ms, features.rows(rows), table.names)
+    adaptation = fit_adaptation(
+        table.latencies[rows],
+        target_ms,
+        features.rows(rows),
+        table.names,
+        pool_proxy_ms=table.latencies,
+    )
     predicted = adaptation.predict(table.latencies, features)
     expected = adaptation.expected_srcc
     band = expected.get("loo_rmse_log")

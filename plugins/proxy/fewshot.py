@@ -18,14 +18,25 @@ by their sample mean; :func:`candidates`):
   (hat-matrix) error over ``RIDGE_GRID``; one candidate with every feature
   group and, when there are several groups, one per group (NB201: all-edge,
   used-edge and effective-edge op counts; FBNet: block counts);
+- ``pcr<m>:proxies`` (when the proxies' latencies of unmeasured architectures
+  are given, ``pool_proxy_ms``): principal-component regression, the target's
+  log latency on the first m principal components (m = 1..4) of the proxies'
+  standardised log latencies over that pool. The components come from
+  unlabelled architectures only, so they cost no target measurement; they
+  capture the few directions along which devices differ (GPU-like, CPU-like,
+  accelerator-like) and need far fewer samples than one weight per proxy;
 - without proxies, ``nnls:<group>``: non-negative per-operator costs.
 
 **Selection, inside the k samples only.** Every candidate is refitted k times
 leaving one sample out (penalty choice included). Default
 (``criterion="bma"``): pseudo-Bayesian model averaging, the geometric mean
-of the sane candidates' predictions weighted by their leave-one-out
-likelihood, ``mse ** (-k / 2)`` (mse: leave-one-out mean squared error of
-log latency; weights below 0.01 dropped). It beat picking the single
+of the sane candidates' predictions weighted by their tempered leave-one-out
+likelihood, ``mse ** (-BMA_POWER * k / 2)`` (mse: leave-one-out mean squared
+error of log latency; weights below 0.01 dropped). ``BMA_POWER = 0.25``: with
+k of 5-20 samples the leave-one-out errors are noisy and correlated, and the
+untempered weights (power 1) put nearly all weight on whichever candidate was
+lucky on the samples; on the leave-one-device-out means the tempered weights
+were as good or better at every N of both spaces. It beat picking the single
 candidate with the smallest leave-one-out error (``"mse"``) on the
 leave-one-device-out mean at every N of both spaces, by 0.001-0.009;
 ``"srcc"`` picks the best leave-one-out SRCC. **Safety net:** a candidate whose
@@ -61,6 +72,9 @@ from hwnas.plugins.proxy.stats import spearman
 from hwnas.space import Architecture, SearchSpace
 
 RIDGE_GRID = tuple(float(x) for x in np.logspace(-3, 3, 13))
+BMA_POWER = 0.25
+PCR_COMPONENTS = (1, 2, 3, 4)
+POOL_SIZE = 2000
 CRITERIA = ("bma", "mse", "srcc")
 MIN_SAMPLES_FOR_SELECTION = 4
 
@@ -139,12 +153,16 @@ class Candidate:
         return [c for g in self.groups for c in features.groups.get(g, ())]
 
 
-def candidates(features: Features | None, n_samples: int, n_proxies: int = 1) -> list[Candidate]:
+def candidates(
+    features: Features | None, n_samples: int, n_proxies: int = 1, pool: bool = False
+) -> list[Candidate]:
     """The candidate models for ``n_samples`` samples, ``n_proxies`` proxies and these features.
 
     With proxies: NNLS on the proxies (ms), NNLS of log latency on the
     proxies' log latency, and ridge on the proxies plus every feature group
-    (one candidate with all groups, one per group). Without proxies: NNLS on
+    (one candidate with all groups, one per group); with ``pool`` (proxy
+    latencies of unmeasured architectures), principal-component regressions
+    on 1..4 components (fewer than the proxies). Without proxies: NNLS on
     each feature group (non-negative per-operator costs). Fewer than
     ``MIN_SAMPLES_FOR_SELECTION`` samples: the first candidate only.
     """
@@ -163,7 +181,35 @@ def candidates(features: Features | None, n_samples: int, n_proxies: int = 1) ->
         out.append(Candidate("ridge:proxies+" + "+".join(groups), "ridge", "all", tuple(groups)))
     if len(groups) > 1:
         out += [Candidate(f"ridge:proxies+{g}", "ridge", "all", (g,)) for g in groups]
+    if pool:
+        out += [
+            Candidate(f"pcr{m}:proxies", f"pcr{m}", "all")
+            for m in PCR_COMPONENTS
+            if m < n_proxies and m + 2 <= n_samples
+        ]
     return out
+
+
+@dataclass(frozen=True)
+class Components:
+    """Principal components of the proxies' standardised log latency over unmeasured archs."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    basis: np.ndarray  # (proxies, components), the leading right singular vectors
+
+    @classmethod
+    def of(cls, pool_proxy_ms: np.ndarray, most: int) -> Components:
+        """The ``most`` leading components of the pool (rows: architectures)."""
+        logs = np.log(np.maximum(np.asarray(pool_proxy_ms, float), 1e-12))
+        mean, scale = _standardise(logs)
+        _, _, vt = np.linalg.svd((logs - mean) / scale, full_matrices=False)
+        return cls(mean, scale, vt[:most].T)
+
+    def scores(self, proxy_ms: np.ndarray, m: int) -> np.ndarray:
+        """Scores of architectures (rows of proxy ms) on the first ``m`` components."""
+        logs = np.log(np.maximum(proxy_ms, 1e-12))
+        return ((logs - self.mean) / self.scale) @ self.basis[:, :m]
 
 
 def _column_srcc(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -176,7 +222,11 @@ def _column_srcc(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def _fit_candidate(
-    candidate: Candidate, proxy_ms: np.ndarray, feats: np.ndarray, target_ms: np.ndarray
+    candidate: Candidate,
+    proxy_ms: np.ndarray,
+    feats: np.ndarray,
+    target_ms: np.ndarray,
+    components: Components | None = None,
 ) -> tuple[Predictor, dict[str, Any]]:
     """Fit on samples (ms); the predictor maps (proxy ms, feature rows) -> target ms.
 
@@ -192,6 +242,15 @@ def _fit_candidate(
     scale_x = np.abs(x).mean(axis=0)
     scale_x = np.where(scale_x > 1e-12, scale_x, 1.0)
     scale_y = float(target_ms.mean()) or 1.0
+    if candidate.kind.startswith("pcr"):  # least squares of log latency on m PC scores
+        m = int(candidate.kind[3:])
+        z = np.column_stack([np.ones(len(target_ms)), components.scores(proxy_ms, m)])
+        weights = np.linalg.lstsq(z, np.log(target_ms), rcond=None)[0]
+
+        def predict_pcr(p: np.ndarray, f: np.ndarray) -> np.ndarray:
+            return np.exp(np.column_stack([np.ones(len(p)), components.scores(p, m)]) @ weights)
+
+        return predict_pcr, {"components": m, "weights": weights[1:].tolist()}
     if candidate.kind == "lognnls":  # log latency of the target on the proxies' log latency
         fit_log, info = fit_nnls(np.log(x), np.log(target_ms))
         info["proxy_columns"] = pcols
@@ -317,14 +376,17 @@ def fit_adaptation(
     proxies: Sequence[str] = (),
     criterion: str = "bma",
     only: str | None = None,
+    pool_proxy_ms: np.ndarray | None = None,
 ) -> Adaptation:
     """Choose and fit the adaptation on k samples (rows of ``proxy_ms``, ``features``).
 
     ``proxy_ms``: (k, proxies) proxy latencies of the samples (may have no
     column); ``target_ms``: (k,) their target latencies; ``features``: their
     features (or ``None``). ``only`` forces one candidate by name (no
-    selection). A candidate whose fit on the samples is constant or ranks
-    them backwards is never chosen.
+    selection). ``pool_proxy_ms``: the proxies' latencies of unmeasured
+    architectures (rows), e.g. the search pool; it adds the principal-component
+    candidates. A candidate whose fit on the samples is constant or ranks them
+    backwards is never chosen.
     """
     target_ms = np.asarray(target_ms, dtype=float)
     k = len(target_ms)
@@ -353,11 +415,23 @@ def fit_adaptation(
         )
     feats = features.values if features is not None else np.zeros((k, 0))
     names = list(features.names) if features is not None else []
-    pool = candidates(features, k, n_proxies)
+    components = None
+    if pool_proxy_ms is not None and n_proxies > 1:
+        pool_proxy_ms = np.asarray(pool_proxy_ms, dtype=float)
+        if pool_proxy_ms.ndim != 2 or pool_proxy_ms.shape[1] != n_proxies:
+            raise HwnasError(
+                f"the pool's proxy latencies have shape {pool_proxy_ms.shape}, expected "
+                f"(architectures, {n_proxies})",
+                "pass one column per proxy, in the samples' order",
+            )
+        components = Components.of(pool_proxy_ms, max(PCR_COMPONENTS))
+    pool = candidates(features, k, n_proxies, components is not None)
     if only is not None:
         pool = [c for c in pool if c.name == only]
         if not pool:
-            valid = ", ".join(c.name for c in candidates(features, k, n_proxies))
+            valid = ", ".join(
+                c.name for c in candidates(features, k, n_proxies, components is not None)
+            )
             raise HwnasError(f"unknown adaptation candidate {only!r}", f"choose one of: {valid}")
     floor = float(target_ms.min()) / 4
     log_y = np.log(target_ms)
@@ -365,7 +439,7 @@ def fit_adaptation(
     for candidate in pool:
         cols = candidate.columns(features)
         row: dict[str, Any] = {"name": candidate.name}
-        predict, info = _fit_candidate(candidate, proxy_ms, feats[:, cols], target_ms)
+        predict, info = _fit_candidate(candidate, proxy_ms, feats[:, cols], target_ms, components)
         fitted = predict(proxy_ms, feats[:, cols])
         row["sane"] = _sane(fitted, target_ms)
         row["_fit"] = (predict, info, fitted)
@@ -374,7 +448,7 @@ def fit_adaptation(
             for i in range(k):
                 keep = np.arange(k) != i
                 p, _ = _fit_candidate(
-                    candidate, proxy_ms[keep], feats[keep][:, cols], target_ms[keep]
+                    candidate, proxy_ms[keep], feats[keep][:, cols], target_ms[keep], components
                 )
                 loo[i] = p(proxy_ms[i : i + 1], feats[i : i + 1][:, cols])[0]
             row["loo_rmse_log"] = float(np.sqrt(np.mean((_log(loo, floor) - log_y) ** 2)))
@@ -411,8 +485,8 @@ def fit_adaptation(
     elif criterion == "bma" and len(table) > 1 and k >= MIN_SAMPLES_FOR_SELECTION:
         sane = [i for i in usable if table[i]["sane"]]
         mse = np.array([max(table[i]["loo_rmse_log"], 1e-9) ** 2 for i in sane])
-        # pseudo-BMA: weight ~ leave-one-out likelihood of Gaussian log errors, mse^(-k/2)
-        logw = -0.5 * k * np.log(mse / mse.min())
+        # pseudo-BMA: weight ~ tempered leave-one-out likelihood of Gaussian log errors
+        logw = -0.5 * k * BMA_POWER * np.log(mse / mse.min())
         weights = np.exp(logw) / np.exp(logw).sum()
         keep = [(i, w) for i, w in zip(sane, weights, strict=True) if w >= 0.01]
         total = sum(w for _, w in keep)
@@ -546,10 +620,27 @@ def adapt(
     target_ms: Sequence[float],
     criterion: str = "bma",
     only: str | None = None,
+    pool: Sequence[Architecture] | None = None,
 ) -> AdaptedLatencyModel:
-    """Fit an adaptation on measured ``archs`` and return the adapted latency model."""
+    """Fit an adaptation on measured ``archs`` and return the adapted latency model.
+
+    ``pool``: unmeasured architectures whose proxy latencies give the
+    principal components (default: up to 2,000 of the first proxy's tabulated
+    architectures, else 2,000 random ones of the space, seed 0).
+    """
     archs = list(archs)
+    if pool is None:
+        rng = np.random.default_rng(0)
+        pool = proxies[0].pool_archs() if len(proxies) > 1 else []
+        if pool is None:
+            pool = [space.sample(rng) for _ in range(POOL_SIZE)]
+        pool = list(pool)
+        if len(pool) > POOL_SIZE:
+            pool = [pool[i] for i in rng.choice(len(pool), POOL_SIZE, replace=False)]
     proxy_ms = np.column_stack([np.asarray(p.latencies(archs), float) for p in proxies])
+    pool_ms = (
+        np.column_stack([np.asarray(p.latencies(pool), float) for p in proxies]) if pool else None
+    )
     adaptation = fit_adaptation(
         proxy_ms,
         np.asarray(target_ms, float),
@@ -557,5 +648,6 @@ def adapt(
         [p.name for p in proxies],
         criterion,
         only,
+        pool_ms,
     )
     return AdaptedLatencyModel(proxies, space, adaptation)

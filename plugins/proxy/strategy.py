@@ -313,7 +313,12 @@ class ProxyTransfer(Strategy):
             )
         else:
             adaptation = fit_adaptation(
-                pool_ms[rows], target_ms, feats, [p.name for p in proxies], self.criterion
+                pool_ms[rows],
+                target_ms,
+                feats,
+                [p.name for p in proxies],
+                self.criterion,
+                pool_proxy_ms=pool_ms,
             )
             model = AdaptedLatencyModel(proxies, problem.space, adaptation)
         extra["adaptation"] = adaptation.as_dict()
