@@ -124,7 +124,7 @@ def transfer_adapt(
     )
     console.print(
         f"leave-one-out SRCC on your measurements {fmt(e['estimate'])} "
-        f"(95% bootstrap {fmt(e['low'], 2)}-{fmt(e['high'], 2)}): the SRCC to expect on the "
+        f"(95% interval {fmt(e['low'], 2)}-{fmt(e['high'], 2)}): the SRCC to expect on the "
         "architectures not measured"
     )
     console.print(

@@ -353,7 +353,7 @@ class ProxyTransfer(Strategy):
                 f"predictions of {info.get('chosen', 'an adaptation')} from "
                 f"{len(model.measured())} measurements"
                 + (
-                    f", leave-one-out SRCC {estimate:.3f} (95% bootstrap "
+                    f", leave-one-out SRCC {estimate:.3f} (95% interval "
                     f"{expected['low']:.2f}-{expected['high']:.2f})"
                     if isinstance(estimate, float)
                     else ""
