@@ -39,17 +39,20 @@ StoreOption = Annotated[
 
 def parse_index_ranges(text: str, count: int) -> list[int]:
     """``"0-3,7"`` -> ``[0, 1, 2, 3, 7]``, checked against ``count`` layers."""
-    indices: list[int] = []
-    try:
-        for part in filter(None, (p.strip() for p in text.split(","))):
-            first, _, last = part.partition("-")
-            indices.extend(range(int(first), int(last or first) + 1))
-    except ValueError as exc:
-        raise HwnasError(f"bad layer list {text!r}", "write layers like 0-3,7") from exc
-    bad = [i for i in indices if not 0 <= i < count]
-    if bad or not indices:
-        raise HwnasError(f"layers {bad or text} out of range", f"choose from 0-{count - 1}")
-    return sorted(set(indices))
+    fix = f"write layers like 0-3,7 within 0-{count - 1}"
+    indices: set[int] = set()
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        first, _, last = part.partition("-")
+        try:
+            low, high = int(first), int(last or first)
+        except ValueError:
+            raise HwnasError(f"bad layer list {text!r}", fix) from None
+        if not 0 <= low <= high < count:
+            raise HwnasError(f"layers {part!r} out of range", fix)
+        indices.update(range(low, high + 1))
+    if not indices:
+        raise HwnasError(f"bad layer list {text!r}: no layer given", fix)
+    return sorted(indices)
 
 
 def describe_target(name: str, options: dict[str, Any]) -> dict[str, Any]:
