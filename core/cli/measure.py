@@ -333,7 +333,11 @@ def store_export(csv_path: Path, store: StoreOption = None) -> None:
 @store_app.command("import")
 def store_import(csv_path: Path, store: StoreOption = None) -> None:
     """Merge measurements from a CSV made by 'hwnas store export'."""
-    count = LatencyStore(store or default_store()).import_csv(csv_path)
+    from hwnas.store import COLUMNS
+    from hwnas.store_csv import read_store_csv
+
+    rows = read_store_csv(csv_path, COLUMNS)  # checked before the store is opened or created
+    count = LatencyStore(store or default_store()).import_rows(rows)
     console.print(f"imported {count} measurements")
 
 
