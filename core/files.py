@@ -8,6 +8,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from hwnas.errors import HwnasError
+
 
 def jsonable(value: Any) -> Any:
     """``value`` as strict JSON data: numpy scalars and arrays unpacked, NaN/inf as ``None``."""
@@ -47,3 +49,31 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def load_torch_file(path: str | os.PathLike, what: str, fix: str) -> Any:
+    """``torch.load(path, weights_only=True)``; a damaged or foreign file is one line naming it.
+
+    The message never repeats torch's own advice (re-running with
+    ``weights_only=False`` would run pickled code from the file).
+    """
+    import pickle
+
+    import torch
+
+    path = Path(path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise HwnasError(f"{what} {path} does not exist", fix) from None
+    except IsADirectoryError:
+        raise HwnasError(f"{what} {path} is a folder, not a file", fix) from None
+    except Exception as exc:  # torch raises many kinds for a damaged or foreign file
+        text = str(exc)
+        if isinstance(exc, pickle.UnpicklingError) or "Weights only load failed" in text:
+            reason = "it holds pickled Python objects, which hwnas never loads"
+        elif isinstance(exc, EOFError) or "zip" in text.lower() or "truncated" in text.lower():
+            reason = "it is truncated or not a torch file"
+        else:
+            reason = f"{type(exc).__name__}"
+        raise HwnasError(f"cannot read {what} {path}: {reason}", fix) from None

@@ -22,6 +22,10 @@ HUR = (
     "MB_k3_e3_SE,SEP_k5_SE,SEP_k5_SE,Choice_k5_SE"
 )
 NB = "|avg_pool_3x3~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+|skip_connect~0|skip_connect~1|none~2|"
+FB = (
+    "k5_e6,k5_e1_g2,k5_e1,k3_e3,k3_e3,k3_e1,k3_e1,k3_e1,k3_e1_g2,k5_e6,k5_e1_g2,skip,k5_e1,"
+    "k5_e1_g2,skip,k5_e3,k5_e1_g2,k5_e1,k5_e1_g2,skip,k3_e3,k5_e6"
+)
 STORE_COLUMNS = COLUMNS
 GOOD_ROW = {
     "fingerprint": "abc",
@@ -358,8 +362,8 @@ CASES: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
     (("recorded", "nb201/raspi4", NB, "--data-dir", "{missing}"), ("--data-dir",)),
     (("recorded", "nb201/raspi4", NB, "--data-dir", "{data_empty_csv}"), ("latency.csv",)),
     (("recorded", "nb201/raspi4", NB, "--data-dir", "{data_short_rows}"), ("latency.csv",)),
-    (("recorded", "fbnet/raspi4", "skip", "--data-dir", "{data_fbnet_no_ops}"), ("archs",)),
-    (("recorded", "fbnet/raspi4", "skip", "--data-dir", "{data_fbnet_not_json}"), ("archs",)),
+    (("recorded", "fbnet/raspi4", FB, "--data-dir", "{data_fbnet_no_ops}"), ("archs",)),
+    (("recorded", "fbnet/raspi4", FB, "--data-dir", "{data_fbnet_not_json}"), ("archs",)),
     (("recorded", "nb201/raspi4", NB, "--config", "{dir}"), ("--config",)),
     (("recorded", "nb201/raspi4"), ("ARCHS",)),
     # --- hwnas search --------------------------------------------------------------
@@ -433,7 +437,7 @@ CASES: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
     ((*ADAPT, "--measurements", "{meas_text_csv}"), ("fast",)),
     ((*ADAPT, "--measurements", "{meas_nan_csv}"), ("nan",)),
     ((*ADAPT, "--measurements", "{meas_neg_csv}"), ("-3",)),
-    ((*ADAPT, "--measurements", "{meas_arch_csv}"), ("not-an-arch",)),
+    ((*ADAPT, "--measurements", "{meas_arch_csv}"), ("line 2", "architecture")),
     (
         (
             "transfer",

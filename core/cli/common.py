@@ -67,6 +67,8 @@ def parse_options(pairs: list[str] | None) -> dict:
                 break
             except ValueError:
                 continue
+        if isinstance(value, float) and not math.isfinite(value):
+            raise HwnasError(f"option {pair!r} is not a finite number", f"give {key}=A_NUMBER")
         options[key.strip().replace("-", "_")] = value
     return options
 

@@ -18,7 +18,7 @@ from hwnas.cli.common import (
     parse_options,
     print_json,
 )
-from hwnas.config import load_config, target_options
+from hwnas.config import load_config, profile_setting, target_options
 from hwnas.errors import HwnasError
 from hwnas.manager import get_plugin_manager
 from hwnas.space import LayeredSpace
@@ -112,7 +112,10 @@ def profile(
     ops: Annotated[str | None, typer.Option(help="Comma-separated ops (default all).")] = None,
     batch: Annotated[int, typer.Option(help="Batch size of the workloads.")] = 1,
     store: StoreOption = None,
-    workers: Annotated[int, typer.Option(help="Parallel worker processes / devices.")] = 1,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Parallel worker processes / devices (default: the config's, else 1)."),
+    ] = None,
     timeout: Annotated[float, typer.Option(help="Seconds for one compile+time.")] = 600.0,
     repeats: Annotated[int, typer.Option(help="Timed repeats per workload.")] = 15,
     min_repeat_ms: Annotated[float, typer.Option(help="Shortest repeat (ms).")] = 20.0,
@@ -142,10 +145,9 @@ def profile(
     With --measure N only N new workloads are measured, chosen actively; with
     --fill predict the others are predicted (and marked predicted).
     """
-    from hwnas.profile import profile_workloads
+    from hwnas.profile import probe_target, profile_workloads
 
     cfg = load_config(config)
-    section = cfg.get("profile", {})
     options = target_options(cfg, target, parse_options(target_option))
     search_space = load_space(space or default_layered_space(), option)
     if not isinstance(search_space, LayeredSpace):
@@ -162,9 +164,10 @@ def profile(
     if measure is not None and measure < 0:
         raise HwnasError(f"--measure must be >= 0, got {measure}", "give a budget such as 60")
     grid = {(i, op): search_space.layer_workload(i, op, batch) for i in indices for op in op_names}
-    latency_store = LatencyStore(store or section.get("store") or default_store())
+    probe_target(target, options)  # unknown or unavailable: rejected before the store exists
+    latency_store = LatencyStore(profile_setting(cfg, "store", store, None) or default_store())
     protocol = TimingProtocol(repeats=repeats, min_repeat_ms=min_repeat_ms)
-    n_workers = int(section.get("workers", workers))
+    n_workers = profile_setting(cfg, "workers", workers, 1)
     extras: dict[str, Any] = {}
     if measure is None:
         result = profile_workloads(

@@ -89,6 +89,12 @@ def space_show(
     """Show a space: positions and choices (layers, shapes, strides and op costs if it has them)."""
     search_space = load_space(space, option)
     info = search_space.describe()
+    if layer is not None and not 0 <= layer < len(info.get("layers", [])):
+        count = len(info.get("layers", []))
+        raise HwnasError(
+            f"no layer {layer} in space {space!r}",
+            f"choose 0..{count - 1}" if count else "this space has no layers; drop --layer",
+        )
     if as_json:
         print_json(info)
         return

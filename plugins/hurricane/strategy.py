@@ -588,10 +588,16 @@ def save_weights(module, path: Path) -> None:
 
 
 def load_weights(module, path: Path) -> None:
-    """Load a state dict saved by :func:`save_weights`."""
-    import torch
+    """Load a state dict saved by :func:`save_weights` (one-line error naming a damaged file)."""
+    from hwnas.files import load_torch_file
 
-    module.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    fix = f"delete {path} (it is not this run's) and run the same command again"
+    state = load_torch_file(path, "weights file", fix)
+    try:
+        module.load_state_dict(state)
+    except (RuntimeError, KeyError, TypeError, AttributeError) as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
+        raise HwnasError(f"weights file {path} does not fit this run ({reason})", fix) from None
 
 
 class ChunkProgress:
