@@ -32,7 +32,9 @@ def write_json(path: Path, data) -> Path:
     """Write ``data`` as strict JSON to ``path`` (folders created); return the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(jsonable(data), indent=2, default=str) + "\n", encoding="utf-8")
+    path.write_text(
+        json.dumps(jsonable(data), indent=2, default=str, allow_nan=False) + "\n", encoding="utf-8"
+    )
     return path
 
 
@@ -70,10 +72,10 @@ def load_torch_file(path: str | os.PathLike, what: str, fix: str) -> Any:
         raise HwnasError(f"{what} {path} is a folder, not a file", fix) from None
     except Exception as exc:  # torch raises many kinds for a damaged or foreign file
         text = str(exc)
-        if isinstance(exc, pickle.UnpicklingError) or "Weights only load failed" in text:
+        if "GLOBAL" in text or "Unsupported global" in text:
             reason = "it holds pickled Python objects, which hwnas never loads"
-        elif isinstance(exc, EOFError) or "zip" in text.lower() or "truncated" in text.lower():
-            reason = "it is truncated or not a torch file"
+        elif isinstance(exc, pickle.UnpicklingError | EOFError | RuntimeError):
+            reason = "it is damaged, truncated or not a torch file"
         else:
-            reason = f"{type(exc).__name__}"
+            reason = type(exc).__name__
         raise HwnasError(f"cannot read {what} {path}: {reason}", fix) from None

@@ -41,7 +41,7 @@ DataDirOption = Annotated[
 
 def print_json(data) -> None:
     """Write ``data`` as strict JSON to stdout."""
-    sys.stdout.write(json.dumps(jsonable(data), indent=2, default=str) + "\n")
+    sys.stdout.write(json.dumps(jsonable(data), indent=2, default=str, allow_nan=False) + "\n")
 
 
 def fmt(value: float | None, digits: int = 3) -> str:
