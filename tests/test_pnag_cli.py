@@ -130,7 +130,7 @@ def test_generate_bad_input_is_one_line_and_exit_2(trained, tmp_path, monkeypatc
             ("trained for space 'nb201'", "ofa"),
         ),
         (("--model", str(tmp_path / "missing.pt"), "--budget-ms", "5"), ("does not exist",)),
-        (("--model", str(tmp_path / "cut.pt"), "--budget-ms", "5"), ("cannot read PNAG generator file",)),
+        (("--model", str(tmp_path / "cut.pt"), "--budget-ms", "5"), ("cannot read PNAG",)),
         (("--model", str(tmp_path / "foreign.pt"), "--budget-ms", "5"), ("not a PNAG",)),
         (("--model", str(model)), ("no latency budget",)),
         (("--model", str(model), "--budgets", "5,x"), ("bad budget 'x'",)),
