@@ -10,8 +10,12 @@ file created or changed.
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 import pickle
+import signal
 import sqlite3
+import sys
 from pathlib import Path
 
 from hwnas.store import COLUMNS
@@ -184,6 +188,61 @@ def make_files(root: Path) -> dict[str, str]:
             path.write_text(content, encoding="utf-8")
         f[name] = root / name
     return {k: str(v) for k, v in f.items()}
+
+
+LIMIT_S = 60
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """Every file and folder under ``root`` with a digest of its content."""
+    out = {}
+    for path in sorted(root.rglob("*")):
+        rel = str(path.relative_to(root))
+        out[rel] = "dir" if path.is_dir() else hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+class Overtime(Exception):
+    pass
+
+
+def run_cli(args: list[str], monkeypatch, capsys) -> tuple[int, str, str]:
+    """Run ``hwnas ARGS`` in this process: (exit status, stdout, stderr)."""
+    from hwnas.cli.root import main
+
+    def overtime(signum, frame):
+        raise Overtime(f"still running after {LIMIT_S} s: {' '.join(args)}")
+
+    monkeypatch.setattr(sys, "argv", ["hwnas", *args])
+    previous = signal.signal(signal.SIGALRM, overtime)
+    signal.alarm(LIMIT_S)
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_promise(code: int, out: str, err: str, fragments=()) -> str:
+    """One line on stderr naming problem and fix, exit 2, no traceback, stdout empty or JSON."""
+    assert code == 2, f"exit {code}; stderr: {err[-2000:]}"
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    line = lines[0]
+    assert line.startswith("error: "), line
+    assert "(" in line and line.rstrip().endswith(")"), f"no fix in: {line}"
+    assert "weights_only" not in line, line
+    if out.strip():
+        json.loads(out)
+    for fragment in fragments:
+        assert fragment.lower() in line.lower(), f"{fragment!r} not in: {line}"
+    return line
 
 
 ST = ("--store", "{cwd_store}")
