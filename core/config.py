@@ -90,6 +90,7 @@ def check_config(data: dict[str, Any], where: str) -> None:
                 f"write {key} = {what}",
             )
     for section, value in data.get("targets", {}).items():
+        _check_target_name(section, where)
         if not isinstance(value, dict):
             raise HwnasError(
                 f"config file {where}: targets.{section} must be a table of options",
@@ -103,6 +104,16 @@ def check_config(data: dict[str, Any], where: str) -> None:
                 )
     if data.get("targets"):
         data["_path"] = where
+
+
+def _check_target_name(name: str, where: str) -> None:
+    """A ``[targets.NAME]`` section must name a known target (a misspelt name is an error)."""
+    from hwnas.manager import get_plugin_manager
+
+    try:
+        get_plugin_manager().get("target", name)
+    except HwnasError as exc:
+        raise HwnasError(f"config file {where}: [targets.{name}]: {exc.message}", exc.fix) from None
 
 
 def profile_setting(config: dict[str, Any], key: str, flag: Any, default: Any) -> Any:

@@ -79,3 +79,16 @@ def load_torch_file(path: str | os.PathLike, what: str, fix: str) -> Any:
         else:
             reason = type(exc).__name__
         raise HwnasError(f"cannot read {what} {path}: {reason}", fix) from None
+
+
+def read_json_file(path: str | os.PathLike, what: str, fix: str) -> dict[str, Any]:
+    """A JSON object from ``path``; a damaged or foreign file is one line naming it."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        reason = type(exc).__name__ if isinstance(exc, OSError) else "not valid JSON"
+        raise HwnasError(f"cannot read {what} {path}: {reason}", fix) from None
+    if not isinstance(data, dict):
+        raise HwnasError(f"{what} {path} is not a JSON object", fix)
+    return data

@@ -122,6 +122,8 @@ def make_files(root: Path) -> dict[str, str]:
     text("target_scalar.toml", "[targets]\nonnxruntime = 3\n")
     text("target_key.toml", "[targets.onnxruntime]\nthredas = 2\n")
     text("bin.toml", b"\xff\xfe[profile]\n")
+    text("target_name.toml", "[targets.onnxrutime]\nthreads = 2\n")
+    text("target_nan.toml", "[targets.onnxruntime]\nthreads = nan\n")
     # stores
     foreign = root / "foreign.sqlite"
     with sqlite3.connect(foreign) as db:
@@ -277,6 +279,8 @@ CASES: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
     (("targets", "--config", "{bin_toml}"), ("config",)),
     (("targets", "--config", "{targets_value_toml}"), ("targets",)),
     (("targets", "--config", "{target_scalar_toml}"), ("targets.onnxruntime",)),
+    (("targets", "--config", "{target_name_toml}"), ("onnxrutime", "onnxruntime")),
+    (("targets", "--config", "{target_nan_toml}"), ("threads",)),
     # --- hwnas profile: numbers ------------------------------------------------------
     *_n(PROFILE, "--batch", 0, -1, 5000),
     *_n(PROFILE, "--workers", 0, -2, 100000),

@@ -221,3 +221,14 @@ def test_json_output_is_strict(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out) == {"a": None, "b": [None, 1.5], "c": None}
     text = write_json(tmp_path / "x.json", data).read_text()
     assert "NaN" not in text and "Infinity" not in text
+
+
+@pytest.mark.parametrize("content", ["{not json", "[1, 2]", '{"stage": 1, "bogus": true}'])
+def test_a_foreign_stage_report_in_the_out_folder_is_one_line(tmp_path, content):
+    from hwnas.plugins.hurricane.strategy import _stage_report
+
+    path = tmp_path / "stage1.json"
+    path.write_text(content)
+    with pytest.raises(HwnasError, match=r"stage1\.json") as info:
+        _stage_report(path)
+    assert "delete" in str(info.value) and "\n" not in str(info.value)
