@@ -410,6 +410,8 @@ CASES: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
     (("predict", "recorded", "-n", "0"), ("-n",)),
     (("predict", "recorded", "-n", "-5"), ("-n",)),
     ((*PREC, "--seeds", "0"), ("--seeds",)),
+    ((*PREC, "-n", "20000"), ("15625",)),
+    ((*PREC, "-n", "1"), ("-n",)),
     (("predict", "recorded", "--space", "nosuch"), ("nosuch",)),
     (("predict", "recorded", "--device", "nosuch"), ("nosuch",)),
     ((*PREC, "--data-dir", "{missing}"), ("--data-dir",)),
