@@ -146,3 +146,80 @@ def test_every_command_rejects_generated_bad_values(
     assert_promise(code, out, err)
     assert snapshot(cwd) == {}, f"{argv} created files"
     assert snapshot(fixtures) == before, f"{argv} changed a file it was given"
+
+
+def _rejects(parse, text: str) -> bool:
+    """Whether ``parse(text)`` raises a one-line error (then the command must reject it)."""
+    from hwnas.errors import HwnasError
+
+    try:
+        parse(text)
+    except HwnasError:
+        return True
+    return False
+
+
+EVALS = ("--evals", "{}")
+
+
+def _text_cases():
+    """(command line with {}, parser that must reject the generated text) for text inputs."""
+    from hwnas.cli.arena import _parse_evals
+    from hwnas.cli.common import load_space, parse_options
+    from hwnas.cli.measure import parse_index_ranges
+    from hwnas.manager import get_plugin_manager
+    from hwnas.plugins.pnag.commands import _budgets
+
+    pm = get_plugin_manager()
+    cases = {
+        f"arch show {name}": (
+            ["arch", "show", name, "{}"],
+            pm.create("space", name).parse,
+        )
+        for name in ("hurricane", "nb201", "fbnet", "ofa")
+    }
+    cases["recorded"] = (["recorded", "nb201/raspi4", "{}"], pm.create("space", "nb201").parse)
+    cases["profile --layers"] = (
+        ["profile", "--target", "onnxruntime", "--ops", "SEP_k3", "--layers", "{}"],
+        lambda t: parse_index_ranges(t, 20),
+    )
+    cases["generate --budgets"] = (
+        ["generate", "--model", "{tensor_pt}", "--budgets", "{}"],
+        lambda t: _budgets(None, t),
+    )
+    cases["arena --evals"] = (
+        ["arena", "--space", "nb201", "--device", "raspi4", "--strategies", "random", *EVALS],
+        _parse_evals,
+    )
+    cases["space show -o"] = (
+        ["space", "show", "hurricane", "-o", "{}"],
+        lambda t: load_space("hurricane", [t]),
+    )
+    cases["search -s"] = (
+        ["search", "--strategy", "random", "--target", "nb201/raspi4", "-s", "{}"],
+        lambda t: parse_options([t]),
+    )
+    return cases
+
+
+TEXT_CASES = _text_cases()
+junk = st.one_of(
+    st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=40),
+    st.sampled_from(["nan", "inf", "-1", "0", "1e999", "resolution=nan", "a=inf", ",", "-"]),
+)
+
+
+@pytest.mark.parametrize("case", sorted(TEXT_CASES))
+@given(data=st.data())
+def test_every_text_input_rejects_generated_bad_text(
+    case, data, files, tmp_path_factory, monkeypatch, capsys
+):
+    template, parse = TEXT_CASES[case]
+    text = data.draw(junk.filter(lambda t: _rejects(parse, t)), label="text")
+    cwd = tmp_path_factory.mktemp("cwd")
+    monkeypatch.chdir(cwd)
+    monkeypatch.setenv("HWNAS_STORE", str(cwd / "store.sqlite"))
+    argv = [text if a == "{}" else a.format(**files, cwd=str(cwd)) for a in template]
+    code, out, err = run_cli(argv, monkeypatch, capsys)
+    assert_promise(code, out, err)
+    assert snapshot(cwd) == {}, f"{argv} created files"

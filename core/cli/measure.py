@@ -156,7 +156,8 @@ def profile(
             f"profile a layered space such as {default_layered_space()}",
         )
     indices = parse_index_ranges(
-        layers or f"0-{len(search_space.positions) - 1}", len(search_space.positions)
+        f"0-{len(search_space.positions) - 1}" if layers is None else layers,
+        len(search_space.positions),
     )
     op_names = _parse_ops(ops, search_space.positions[indices[0]].choices)
     if fill not in ("none", "predict"):
@@ -210,9 +211,11 @@ def profile(
 
 
 def _parse_ops(text: str | None, valid: tuple) -> list[str]:
-    if not text or text == "all":
+    if text is None or text == "all":
         return list(valid)
     chosen = [op.strip() for op in text.split(",") if op.strip()]
+    if not chosen:
+        raise HwnasError(f"no op in --ops {text!r}", f"e.g. --ops {valid[0]} or --ops all")
     unknown = [op for op in chosen if op not in valid]
     if unknown:
         raise HwnasError(f"unknown op(s) {', '.join(unknown)}", f"valid: {', '.join(valid)}")
