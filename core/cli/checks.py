@@ -39,19 +39,20 @@ class Number:
                 raise HwnasError(f"{flag} must be a finite number, got {v}", self._fix(flag))
             too_low = v <= self.low if self.above else v < self.low
             if too_low or v > self.high:
-                raise HwnasError(
-                    f"{flag} must be {self._range()}, got {v:g}"
-                    if isinstance(v, float)
-                    else f"{flag} must be {self._range()}, got {v}",
-                    self._fix(flag),
-                )
+                got = f"{v:g}" if isinstance(v, float) else str(v)
+                raise HwnasError(f"{flag} must be {self._range()}, got {got}", self._fix(flag))
 
     def _range(self) -> str:
-        low = f"> {self.low:g}" if self.above else f">= {self.low:g}"
-        return f"{low} and <= {self.high:g}"
+        low = f"> {_show(self.low)}" if self.above else f">= {_show(self.low)}"
+        return f"{low} and <= {_show(self.high)}"
 
     def _fix(self, flag: str) -> str:
         return f"e.g. {flag} {self.example}" if self.example else f"give {flag} {self._range()}"
+
+
+def _show(value: float) -> str:
+    """A bound as people write it: ``4294967295``, ``0.5``, ``1e+06``."""
+    return str(int(value)) if float(value).is_integer() and abs(value) < 1e12 else f"{value:g}"
 
 
 @dataclass(frozen=True)
