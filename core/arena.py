@@ -264,6 +264,9 @@ def run_arena(
     }
 
 
+MAX_EVALS = 100_000
+
+
 def validate_evals(evals: Sequence[int]) -> list[int]:
     """Budgets as ints >= 1 (one-line error otherwise)."""
     out = []
@@ -274,8 +277,11 @@ def validate_evals(evals: Sequence[int]) -> list[int]:
             raise HwnasError(
                 f"bad evaluation budget {value!r}", "e.g. --evals 100,300,1000"
             ) from None
-        if number < 1:
-            raise HwnasError(f"evaluation budget must be >= 1, got {number}", "e.g. --evals 100")
+        if not 1 <= number <= MAX_EVALS:
+            raise HwnasError(
+                f"evaluation budget must be >= 1 and <= {MAX_EVALS:,}, got {number}",
+                "e.g. --evals 100",
+            )
         out.append(number)
     if not out:
         raise HwnasError("no evaluation budget given", "e.g. --evals 100,300,1000")

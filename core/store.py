@@ -3,6 +3,12 @@
 WAL journal, one transaction per measurement: a run killed with ``kill -9``
 keeps everything committed before it and leaves no partial row; several
 processes may write at once (SQLite serialises them, ``busy_timeout`` waits).
+
+A store carries a marker (SQLite ``application_id`` :data:`APPLICATION_ID`,
+``user_version`` :data:`SCHEMA_VERSION`). An existing file is checked before
+anything is written: another program's SQLite file (or no SQLite file at
+all) is refused; a store from before the marker (exactly hwnas's tables) is
+given the marker.
 """
 
 from __future__ import annotations
@@ -48,6 +54,9 @@ CREATE TABLE IF NOT EXISTS measurements (
     PRIMARY KEY (fingerprint, workload)
 );
 """
+APPLICATION_ID = 0x68776E73  # "hwns"
+SCHEMA_VERSION = 1
+TARGET_COLUMNS = ("fingerprint", "name", "details")
 COLUMNS = (
     "fingerprint",
     "workload",
@@ -87,9 +96,13 @@ class LatencyStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         try:
+            check_store_file(self.path)  # before anything is written
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with closing(self._connect()) as db:
-                db.executescript(SCHEMA)
+                db.executescript(
+                    f"BEGIN IMMEDIATE; {SCHEMA} PRAGMA application_id = {APPLICATION_ID}; "
+                    f"PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+                )
         except (OSError, sqlite3.DatabaseError) as exc:
             raise HwnasError(
                 f"cannot open latency store {self.path}: {exc}",
@@ -192,46 +205,19 @@ class LatencyStore:
 
     def import_csv(self, path: str | Path) -> int:
         """Merge measurements from a CSV written by :meth:`export_csv`; returns rows."""
-        try:
-            with open(path, newline="", encoding="utf-8") as handle:
-                rows = list(csv.DictReader(handle))
-        except OSError as exc:
-            raise HwnasError(f"cannot read {path}: {exc}", "give an exported store CSV") from exc
-        if rows and set(COLUMNS) - set(rows[0]):
-            missing = ", ".join(sorted(set(COLUMNS) - set(rows[0])))
-            raise HwnasError(
-                f"{path} is not a store export: missing {missing}",
-                "write it with 'hwnas store export'",
-            )
+        from hwnas.store_csv import read_store_csv
+
+        return self.import_rows(read_store_csv(path, COLUMNS))
+
+    def import_rows(self, rows: list[tuple]) -> int:
+        """Insert rows checked by :func:`hwnas.store_csv.read_store_csv`, in one transaction."""
         with closing(self._connect()) as db, db:
-            db.executemany(
-                f"INSERT OR REPLACE INTO measurements VALUES ({_marks(COLUMNS)})",
-                (tuple(_from_csv(c, r[c]) for c in COLUMNS) for r in rows),
-            )
+            db.executemany(f"INSERT OR REPLACE INTO measurements VALUES ({_marks(COLUMNS)})", rows)
         return len(rows)
 
 
 def _marks(columns: Iterable[str]) -> str:
     return ", ".join("?" for _ in columns)
-
-
-_NUMERIC = {
-    "median_ms": float,
-    "iqr_ms": float,
-    "cv": float,
-    "compile_s": float,
-    "created": float,
-    "number": int,
-    "attempts": int,
-    "noisy": int,
-    "threads": int,
-}
-
-
-def _from_csv(column: str, value: str):
-    if value == "" and column not in ("repeats_ms", "features"):
-        return None
-    return _NUMERIC[column](value) if column in _NUMERIC else value
 
 
 def _row_to_stored(row: dict[str, Any]) -> StoredMeasurement:
@@ -257,6 +243,37 @@ def _row_to_stored(row: dict[str, Any]) -> StoredMeasurement:
         json.loads(row["features"]),
         row["created"],
     )
+
+
+def check_store_file(path: Path) -> None:
+    """Raise a one-line error unless ``path`` is absent, empty, or an hwnas store (read only)."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    fix = "give --store a new file or one written by hwnas"
+    try:
+        with closing(sqlite3.connect(path, timeout=30.0)) as db:
+            app_id = db.execute("PRAGMA application_id").fetchone()[0]
+            tables = {
+                name: tuple(row[1] for row in db.execute(f"PRAGMA table_info('{name}')"))
+                for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            }
+    except sqlite3.DatabaseError:
+        raise HwnasError(
+            f"{path} is not an hwnas latency store (not an SQLite file)", fix
+        ) from None
+    if app_id == APPLICATION_ID:
+        return
+    if app_id != 0:
+        raise HwnasError(
+            f"{path} is not an hwnas latency store (SQLite application id {app_id})", fix
+        )
+    ours = {"targets": TARGET_COLUMNS, "measurements": COLUMNS}
+    if any(ours.get(name) != columns for name, columns in tables.items()):
+        raise HwnasError(
+            f"{path} is not an hwnas latency store (it holds tables "
+            f"{', '.join(sorted(tables))} of another program)",
+            fix,
+        )
 
 
 def default_store() -> Path:

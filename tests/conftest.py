@@ -8,6 +8,33 @@ import pytest
 import torch
 from torch import nn
 
+try:  # the property-based suites (hypothesis is a dev extra)
+    from hypothesis import HealthCheck, settings
+except ImportError:  # pragma: no cover
+    settings = None
+
+if settings is not None:
+    # CI (CI=true): a fixed number of examples, derandomised, so every run tests the same
+    # inputs and the suites' time is bounded; elsewhere random examples, a few more of them.
+    settings.register_profile(
+        "ci",
+        max_examples=25,
+        derandomize=True,
+        deadline=None,
+        print_blob=True,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    )
+    settings.register_profile(
+        "dev",
+        max_examples=60,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    )
+    settings.load_profile(
+        os.environ.get("HYPOTHESIS_PROFILE")
+        or ("ci" if os.environ.get("CI", "").lower() == "true" else "dev")
+    )
+
 
 def randomise_batchnorm(module: nn.Module, seed: int = 1) -> nn.Module:
     """Give every BatchNorm non-trivial affine parameters and running statistics."""

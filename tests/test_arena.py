@@ -70,7 +70,7 @@ def test_run_arena_in_process_is_deterministic():
 @pytest.mark.parametrize(
     "args, fragment",
     [
-        (("arena", *NB201, "--data-dir", "/nonexistent"), "data directory /nonexistent not found"),
+        (("arena", *NB201, "--data-dir", "/nonexistent"), "--data-dir /nonexistent does not exist"),
         (("arena", *NB201[:2], "--device", "nosuch", *NB201[4:]), "unknown nb201 device 'nosuch'"),
         (("arena", *NB201[:4], "--strategies", "random,nosuch"), "unknown strategy 'nosuch'"),
         (("arena", *NB201, "--evals", "0"), "evaluation budget must be >= 1"),

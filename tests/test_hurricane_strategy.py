@@ -144,7 +144,7 @@ def test_latency_limit_below_the_fastest_architecture(tmp_path, store):
 @pytest.mark.parametrize(
     "extra, fragments",
     [
-        (["--latency-ms", "1", "--data-dir", "/nonexistent"], ["no image data set"]),
+        (["--latency-ms", "1", "--data-dir", "/nonexistent"], ["/nonexistent does not exist"]),
         ([], ["needs a latency limit"]),
         (["--latency-ms", "1", "--target", "nb201/raspi4"], ["no shared architectures"]),
         (["--latency-ms", "1", "-s", "t=-2"], ["t must be"]),

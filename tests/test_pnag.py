@@ -248,7 +248,7 @@ def test_generator_file_round_trip_and_validation(truth, tmp_path):
     with pytest.raises(HwnasError, match="trained for space 'nb201'"):
         model.check_space(OFASpace())
     (tmp_path / "bad.pt").write_bytes(path.read_bytes()[:500])
-    with pytest.raises(HwnasError, match="not a readable PNAG generator file"):
+    with pytest.raises(HwnasError, match="cannot read PNAG generator file"):
         load_generator(tmp_path / "bad.pt")
     torch.save({"format": "something else"}, tmp_path / "other.pt")
     with pytest.raises(HwnasError, match="not a PNAG generator file"):

@@ -41,7 +41,7 @@ DataDirOption = Annotated[
 
 def print_json(data) -> None:
     """Write ``data`` as strict JSON to stdout."""
-    sys.stdout.write(json.dumps(jsonable(data), indent=2, default=str) + "\n")
+    sys.stdout.write(json.dumps(jsonable(data), indent=2, default=str, allow_nan=False) + "\n")
 
 
 def fmt(value: float | None, digits: int = 3) -> str:
@@ -67,6 +67,8 @@ def parse_options(pairs: list[str] | None) -> dict:
                 break
             except ValueError:
                 continue
+        if isinstance(value, float) and not math.isfinite(value):
+            raise HwnasError(f"option {pair!r} is not a finite number", f"give {key}=A_NUMBER")
         options[key.strip().replace("-", "_")] = value
     return options
 

@@ -18,7 +18,7 @@ from hwnas.cli.common import (
     parse_options,
     print_json,
 )
-from hwnas.config import load_config, target_options
+from hwnas.config import load_config, profile_setting, target_options
 from hwnas.errors import HwnasError
 from hwnas.manager import get_plugin_manager
 from hwnas.space import LayeredSpace
@@ -39,17 +39,20 @@ StoreOption = Annotated[
 
 def parse_index_ranges(text: str, count: int) -> list[int]:
     """``"0-3,7"`` -> ``[0, 1, 2, 3, 7]``, checked against ``count`` layers."""
-    indices: list[int] = []
-    try:
-        for part in filter(None, (p.strip() for p in text.split(","))):
-            first, _, last = part.partition("-")
-            indices.extend(range(int(first), int(last or first) + 1))
-    except ValueError as exc:
-        raise HwnasError(f"bad layer list {text!r}", "write layers like 0-3,7") from exc
-    bad = [i for i in indices if not 0 <= i < count]
-    if bad or not indices:
-        raise HwnasError(f"layers {bad or text} out of range", f"choose from 0-{count - 1}")
-    return sorted(set(indices))
+    fix = f"write layers like 0-3,7 within 0-{count - 1}"
+    indices: set[int] = set()
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        first, _, last = part.partition("-")
+        try:
+            low, high = int(first), int(last or first)
+        except ValueError:
+            raise HwnasError(f"bad layer list {text!r}", fix) from None
+        if not 0 <= low <= high < count:
+            raise HwnasError(f"layers {part!r} out of range", fix)
+        indices.update(range(low, high + 1))
+    if not indices:
+        raise HwnasError(f"bad layer list {text!r}: no layer given", fix)
+    return sorted(indices)
 
 
 def describe_target(name: str, options: dict[str, Any]) -> dict[str, Any]:
@@ -109,7 +112,10 @@ def profile(
     ops: Annotated[str | None, typer.Option(help="Comma-separated ops (default all).")] = None,
     batch: Annotated[int, typer.Option(help="Batch size of the workloads.")] = 1,
     store: StoreOption = None,
-    workers: Annotated[int, typer.Option(help="Parallel worker processes / devices.")] = 1,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Parallel worker processes / devices (default: the config's, else 1)."),
+    ] = None,
     timeout: Annotated[float, typer.Option(help="Seconds for one compile+time.")] = 600.0,
     repeats: Annotated[int, typer.Option(help="Timed repeats per workload.")] = 15,
     min_repeat_ms: Annotated[float, typer.Option(help="Shortest repeat (ms).")] = 20.0,
@@ -139,10 +145,9 @@ def profile(
     With --measure N only N new workloads are measured, chosen actively; with
     --fill predict the others are predicted (and marked predicted).
     """
-    from hwnas.profile import profile_workloads
+    from hwnas.profile import probe_target, profile_workloads
 
     cfg = load_config(config)
-    section = cfg.get("profile", {})
     options = target_options(cfg, target, parse_options(target_option))
     search_space = load_space(space or default_layered_space(), option)
     if not isinstance(search_space, LayeredSpace):
@@ -151,7 +156,8 @@ def profile(
             f"profile a layered space such as {default_layered_space()}",
         )
     indices = parse_index_ranges(
-        layers or f"0-{len(search_space.positions) - 1}", len(search_space.positions)
+        f"0-{len(search_space.positions) - 1}" if layers is None else layers,
+        len(search_space.positions),
     )
     op_names = _parse_ops(ops, search_space.positions[indices[0]].choices)
     if fill not in ("none", "predict"):
@@ -159,9 +165,10 @@ def profile(
     if measure is not None and measure < 0:
         raise HwnasError(f"--measure must be >= 0, got {measure}", "give a budget such as 60")
     grid = {(i, op): search_space.layer_workload(i, op, batch) for i in indices for op in op_names}
-    latency_store = LatencyStore(store or section.get("store") or default_store())
+    probe_target(target, options)  # unknown or unavailable: rejected before the store exists
+    latency_store = LatencyStore(profile_setting(cfg, "store", store, None) or default_store())
     protocol = TimingProtocol(repeats=repeats, min_repeat_ms=min_repeat_ms)
-    n_workers = int(section.get("workers", workers))
+    n_workers = profile_setting(cfg, "workers", workers, 1)
     extras: dict[str, Any] = {}
     if measure is None:
         result = profile_workloads(
@@ -204,9 +211,11 @@ def profile(
 
 
 def _parse_ops(text: str | None, valid: tuple) -> list[str]:
-    if not text or text == "all":
+    if text is None or text == "all":
         return list(valid)
     chosen = [op.strip() for op in text.split(",") if op.strip()]
+    if not chosen:
+        raise HwnasError(f"no op in --ops {text!r}", f"e.g. --ops {valid[0]} or --ops all")
     unknown = [op for op in chosen if op not in valid]
     if unknown:
         raise HwnasError(f"unknown op(s) {', '.join(unknown)}", f"valid: {', '.join(valid)}")
@@ -330,7 +339,11 @@ def store_export(csv_path: Path, store: StoreOption = None) -> None:
 @store_app.command("import")
 def store_import(csv_path: Path, store: StoreOption = None) -> None:
     """Merge measurements from a CSV made by 'hwnas store export'."""
-    count = LatencyStore(store or default_store()).import_csv(csv_path)
+    from hwnas.store import COLUMNS
+    from hwnas.store_csv import read_store_csv
+
+    rows = read_store_csv(csv_path, COLUMNS)  # checked before the store is opened or created
+    count = LatencyStore(store or default_store()).import_rows(rows)
     console.print(f"imported {count} measurements")
 
 

@@ -39,14 +39,18 @@ ConfigOption = Annotated[Path | None, typer.Option("--config", help="TOML config
 
 
 def _fingerprint(target: str, target_option, config) -> tuple[str, dict, Any]:
-    from hwnas.config import load_config, target_options
+    from hwnas.config import load_config, profile_setting, target_options
     from hwnas.profile import probe_target
     from hwnas.store import default_store
 
     cfg = load_config(config)
     options = target_options(cfg, target, parse_options(target_option))
     info = probe_target(target, options)
-    return info.fingerprint_key, options, (cfg.get("profile", {}).get("store") or default_store())
+    return (
+        info.fingerprint_key,
+        options,
+        (profile_setting(cfg, "store", None, None) or default_store()),
+    )
 
 
 @predict_app.command("train")
@@ -129,8 +133,9 @@ def predict_latency(
     from hwnas.store import LatencyStore
 
     fp, options, default = _fingerprint(target, target_option, config)
-    latency_store = LatencyStore(store or default)
     search_space = load_space(space or default_layered_space(), option)
+    parsed = [search_space.parse(a) for a in archs or []]  # before the store is opened
+    latency_store = LatencyStore(store or default)
     rng = np.random.default_rng(seed)
     if calibrate > 0:
         measure_whole(
@@ -146,7 +151,7 @@ def predict_latency(
     whole = model.stored_whole_archs()
     if whole:
         model.calibrate(list(whole), list(whole.values()))
-    queries = [search_space.parse(a) for a in archs or []]
+    queries = list(parsed)
     queries += [search_space.sample(rng) for _ in range(sample)]
     rows = []
     for arch in queries:

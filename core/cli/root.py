@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+import typer.main
 from rich.console import Console
 from rich.table import Table
 
-from hwnas.cli import arena, measure, predict, search
+from hwnas.cli import arena, checks, measure, predict, search
 from hwnas.cli.common import JsonFlag, OptionList, console, load_space, print_json
 from hwnas.errors import HwnasError
 from hwnas.manager import get_plugin_manager
@@ -53,6 +54,9 @@ def plugins(
     ] = None,
 ) -> None:
     """List every plugin (built-in and installed) with its availability."""
+    kinds = ("target", "strategy", "space", "accuracy", "command")
+    if kind is not None and kind not in kinds:
+        raise HwnasError(f"unknown plugin kind {kind!r}", f"use --kind {'|'.join(kinds)}")
     rows = [info.as_dict() for info in get_plugin_manager().infos(kind)]
     if as_json:
         print_json(rows)
@@ -85,6 +89,12 @@ def space_show(
     """Show a space: positions and choices (layers, shapes, strides and op costs if it has them)."""
     search_space = load_space(space, option)
     info = search_space.describe()
+    if layer is not None and not 0 <= layer < len(info.get("layers", [])):
+        count = len(info.get("layers", []))
+        raise HwnasError(
+            f"no layer {layer} in space {space!r}",
+            f"choose 0..{count - 1}" if count else "this space has no layers; drop --layer",
+        )
     if as_json:
         print_json(info)
         return
@@ -247,7 +257,9 @@ def main() -> None:
     try:
         if MOUNT_ERROR is not None:
             raise MOUNT_ERROR
-        code = app(standalone_mode=False)
+        command = typer.main.get_command(app)
+        checks.install(command)  # every number and path is checked as it is parsed
+        code = command(standalone_mode=False)
     except click_errors.NoArgsIsHelpError:
         code = 2  # the help was printed (a group called without a command), as click does
     except click_errors.UsageError as exc:

@@ -396,7 +396,10 @@ def save_predictor(store, fingerprint: str, predictor: KernelPredictor) -> Path:
         "info": predictor.info,
     }
     meta_path = path.with_name(f"{fingerprint}.meta.json")
-    meta_path.write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
+    from hwnas.files import jsonable
+
+    text = json.dumps(jsonable(meta), indent=2, default=str, allow_nan=False)
+    meta_path.write_text(text, encoding="utf-8")
     return path
 
 

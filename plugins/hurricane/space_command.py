@@ -19,7 +19,7 @@ from hwnas.cli.common import (
     parse_options,
     print_json,
 )
-from hwnas.config import load_config, target_options
+from hwnas.config import load_config, profile_setting, target_options
 from hwnas.store import default_store
 
 
@@ -45,12 +45,14 @@ def generate(
 ) -> None:
     """Generate TARGET's HURRICANE space: top-p ops per layer by score, plus exploring ops."""
     from hwnas.plugins.hurricane.space_generation import build_generated_space
+    from hwnas.profile import probe_target
     from hwnas.store import LatencyStore
 
     space = load_space("hurricane", option)
     cfg = load_config(config)
     options = target_options(cfg, target, parse_options(target_option))
-    latency_store = LatencyStore(store or cfg.get("profile", {}).get("store") or default_store())
+    probe_target(target, options)  # unknown, unavailable or recorded: before the store exists
+    latency_store = LatencyStore(profile_setting(cfg, "store", store, None) or default_store())
     generated, _ = build_generated_space(
         target,
         options,

@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from hwnas.errors import HwnasError
+from hwnas.files import read_json_file
 from hwnas.problem import BudgetExhausted, Evaluation, Problem
 from hwnas.spaces.hurricane.space import HurricaneSpace
 from hwnas.strategy import SearchResult, Strategy
@@ -267,7 +268,7 @@ class Hurricane(Strategy):
             for i in range(len(gspace.positions))
         ]
         if done.exists() and weights.exists():
-            report = StageReport(**json.loads(done.read_text(encoding="utf-8")))
+            report = _stage_report(done)
             load_weights(supernet, weights)
             self._replay(problem, gspace, report)
             stage_problem = self._stage_problem(
@@ -356,7 +357,7 @@ class Hurricane(Strategy):
         progress_path = workdir / f"stage{number}-progress.json"
         state = {"steps": 0, "images": 0, "seconds": 0.0, "panel": [], "chunks": 0}
         if progress_path.exists():
-            state = json.loads(progress_path.read_text(encoding="utf-8"))
+            state = read_json_file(progress_path, "progress file", _foreign_fix(progress_path))
             load_weights(supernet, workdir / f"stage{number}-chunk-done.pt")
         rng = np.random.default_rng(seed)
         panel = [[c[int(rng.integers(len(c)))] for c in choices] for _ in range(self.panel)]
@@ -409,7 +410,7 @@ class Hurricane(Strategy):
         self._extra["target_measurements"] = len(live["store"].keys(fp)) - self._known
         scratch_path = workdir / "scratch.json"
         if scratch_path.exists():
-            scratch = json.loads(scratch_path.read_text(encoding="utf-8"))
+            scratch = read_json_file(scratch_path, "result file", _foreign_fix(scratch_path))
         else:
             with ChunkProgress("winner: training from scratch", 1, self.show_progress) as bar:
                 result = train_from_scratch(
@@ -587,11 +588,30 @@ def save_weights(module, path: Path) -> None:
     atomic_torch_save(module.state_dict(), path)
 
 
-def load_weights(module, path: Path) -> None:
-    """Load a state dict saved by :func:`save_weights`."""
-    import torch
+def _foreign_fix(path: Path) -> str:
+    return f"delete {path} (it is not this run's) and run the same command again"
 
-    module.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+
+def _stage_report(path: Path) -> StageReport:
+    """A finished stage's report from its JSON file (one-line error for a foreign file)."""
+    data = read_json_file(path, "stage report", _foreign_fix(path))
+    try:
+        return StageReport(**data)
+    except TypeError:
+        raise HwnasError(f"{path} is not a stage report of this run", _foreign_fix(path)) from None
+
+
+def load_weights(module, path: Path) -> None:
+    """Load a state dict saved by :func:`save_weights` (one-line error naming a damaged file)."""
+    from hwnas.files import load_torch_file
+
+    fix = _foreign_fix(path)
+    state = load_torch_file(path, "weights file", fix)
+    try:
+        module.load_state_dict(state)
+    except (RuntimeError, KeyError, TypeError, AttributeError) as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
+        raise HwnasError(f"weights file {path} does not fit this run ({reason})", fix) from None
 
 
 class ChunkProgress:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -30,9 +31,12 @@ def _budgets(budget_ms: float | None, budgets: str | None) -> list[float]:
                 ) from None
     if not values:
         raise HwnasError("no latency budget given", "pass --budget-ms X or --budgets A,B,C")
-    bad = [v for v in values if not v > 0]
+    bad = [v for v in values if not (math.isfinite(v) and 0 < v <= 1e6)]
     if bad:
-        raise HwnasError(f"latency budgets must be > 0 ms, got {bad[0]:g}")
+        raise HwnasError(
+            f"latency budgets must be finite numbers > 0 and <= 1e6 ms, got {bad[0]:g}",
+            "e.g. --budgets 80,110,140",
+        )
     return values
 
 

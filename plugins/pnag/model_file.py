@@ -26,10 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from hwnas.errors import HwnasError
-from hwnas.files import atomic_torch_save
+from hwnas.files import atomic_torch_save, load_torch_file
 from hwnas.plugins.pnag.encoding import Encoder
 from hwnas.plugins.pnag.evaluator import Evaluator
 from hwnas.plugins.pnag.generator import Generator
@@ -179,13 +177,7 @@ def load_generator(path: str | os.PathLike) -> GeneratorFile:
     path = Path(path)
     if not path.is_file():
         raise HwnasError(f"generator file {path} not found", _TRAIN_FIX)
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises RuntimeError, UnpicklingError, EOFError, ...
-        raise HwnasError(
-            f"{path} is not a readable PNAG generator file ({_reason(exc)})",
-            _TRAIN_FIX,
-        ) from None
+    payload = load_torch_file(path, "PNAG generator file", _TRAIN_FIX)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise HwnasError(f"{path} is not a PNAG generator file (no {FORMAT!r} header)", _TRAIN_FIX)
     if payload.get("version") != VERSION:

@@ -171,7 +171,10 @@ def write_predictions(
                     ]
                 )
     sidecar = path.with_suffix(".json")
-    sidecar.write_text(json.dumps(summary, indent=1, default=float) + "\n", encoding="utf-8")
+    from hwnas.files import jsonable
+
+    text = json.dumps(jsonable(summary), indent=1, default=float, allow_nan=False)
+    sidecar.write_text(text + "\n", encoding="utf-8")
     return path, sidecar
 
 

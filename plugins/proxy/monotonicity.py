@@ -219,12 +219,13 @@ def device_table(
         rec = recorded_table(space_name, recorded, data_dir)
         for name in rec.names:
             tables.append((name, dict(zip(rec.archs, rec.column(name), strict=True)), "recorded"))
+    for name in live:
+        pm.get("target", name)  # unknown name: one-line error, before the store is opened
     if live:
         from hwnas.store import LatencyStore, default_store
 
         store = LatencyStore(store_path or default_store())
         for name in live:
-            pm.get("target", name)  # unknown name: one-line error
             tables.append((name, live_whole_latencies(space, name, store), "measured"))
     shared = set(tables[0][1])
     for _, values, _ in tables[1:]:

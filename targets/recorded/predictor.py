@@ -372,6 +372,11 @@ def few_shot(
     table = _table(space_name, data_dir)
     feats = table_features(space_name, None if data_dir is None else str(data_dir))
     y = table.column(device)
+    if not 2 <= n <= len(y) - 2:
+        raise HwnasError(
+            f"-n {n}: the {space_name} table has {len(y)} architectures",
+            f"choose -n from 2 to {len(y) - 2} (the rest is the test set)",
+        )
     rng = np.random.default_rng(seed)
     perm = rng.permutation(len(y))
     train, test = perm[:n], perm[n:]

@@ -136,6 +136,15 @@ def _read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
         raise HwnasError(f"cannot read data file {path}: {exc}", _FIX) from exc
     if header is None:
         raise HwnasError(f"data file {path} is empty", _FIX)
+    if not rows:
+        raise HwnasError(f"data file {path} has a header but no rows", _FIX)
+    short = next((i for i, row in enumerate(rows, 2) if len(row) != len(header)), None)
+    if short is not None:
+        raise HwnasError(
+            f"data file {path} line {short} has {len(rows[short - 2])} fields, the header "
+            f"{len(header)}",
+            _FIX,
+        )
     return header, rows
 
 
@@ -143,7 +152,7 @@ def _columns(path: Path, header: list[str], rows: list[list[str]], skip: int) ->
     try:
         matrix = np.array([row[skip:] for row in rows], dtype=float)
     except ValueError as exc:
-        raise HwnasError(f"data file {path} has non-numeric values: {exc}") from exc
+        raise HwnasError(f"data file {path} has non-numeric values: {exc}", _FIX) from None
     return {name: matrix[:, j] for j, name in enumerate(header[skip:])}
 
 
@@ -203,12 +212,13 @@ def _nb201(path_latency: Path, path_accuracy: Path) -> Table:
     acc_header, acc_rows = _read_csv(path_accuracy)
     if len(lat_rows) != len(acc_rows):
         raise HwnasError(
-            f"{path_latency} has {len(lat_rows)} rows but {path_accuracy} has {len(acc_rows)}"
+            f"{path_latency} has {len(lat_rows)} rows but {path_accuracy} has {len(acc_rows)}",
+            _FIX,
         )
     archs = []
     for i, (lrow, arow) in enumerate(zip(lat_rows, acc_rows, strict=True)):
-        if lrow[1] != arow[1] or int(lrow[0]) != i:
-            raise HwnasError(f"row {i} of {path_latency} and {path_accuracy} disagree")
+        if lrow[1] != arow[1] or lrow[0] != str(i):
+            raise HwnasError(f"row {i} of {path_latency} and {path_accuracy} disagree", _FIX)
         archs.append(space.parse(lrow[1]))
     columns = {
         **_columns(path_latency, lat_header, lat_rows, 2),
@@ -238,16 +248,24 @@ def _sampled(space_name: str, path_archs: Path, path_latency: Path) -> Table:
     try:
         records = json.loads(read_text(path_archs))["archs"]
     except (ValueError, KeyError, TypeError) as exc:
-        raise HwnasError(f"{path_archs} is not the expected JSON: {exc!r}") from exc
-    if space_name == "fbnet":
-        space = FBNetSpace()
-        archs = [space.architecture(r["ops"]) for r in records]
-    else:
-        space = OFASpace()
-        archs = [space.from_ofa(r) for r in records]
+        raise HwnasError(f"{path_archs} is not the expected JSON: {exc!r}", _FIX) from None
+    if not isinstance(records, list):
+        raise HwnasError(f"{path_archs}: 'archs' is not a list", _FIX)
+    space = FBNetSpace() if space_name == "fbnet" else OFASpace()
+    archs = []
+    for i, record in enumerate(records):
+        try:
+            if space_name == "fbnet":
+                archs.append(space.architecture(record["ops"]))
+            else:
+                archs.append(space.from_ofa(record))
+        except HwnasError as exc:
+            raise HwnasError(f"{path_archs} archs[{i}]: {exc.message}", _FIX) from None
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise HwnasError(f"{path_archs} archs[{i}] is malformed ({exc!r})", _FIX) from None
     header, rows = _read_csv(path_latency)
-    if len(rows) != len(archs) or any(int(row[0]) != i for i, row in enumerate(rows)):
-        raise HwnasError(f"{path_latency} rows do not match {path_archs}")
+    if len(rows) != len(archs) or any(row[0] != str(i) for i, row in enumerate(rows)):
+        raise HwnasError(f"{path_latency} rows do not match {path_archs}", _FIX)
     row_of: dict = {}
     for i, arch in enumerate(archs):
         row_of.setdefault(canonical_key(arch), i)

@@ -93,7 +93,10 @@ class GeneratedSpace:
         """Write the JSON file (parent folders created)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=1) + "\n", encoding="utf-8")
+        from hwnas.files import jsonable
+
+        text = json.dumps(jsonable(self.to_dict()), indent=1, allow_nan=False)
+        path.write_text(text + "\n", encoding="utf-8")
         return path
 
     @classmethod

@@ -125,6 +125,18 @@ class HurricaneSpace(LayeredSpace):
             raise HwnasError(
                 f"unknown hurricane profile {profile!r}", f"choose one of: {', '.join(PROFILES)}"
             )
+        for key, value, high in (
+            ("resolution", resolution, 1024),
+            ("in_channels", in_channels, 64),
+            ("num_classes", num_classes, 100_000),
+        ):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high
+            ):
+                raise HwnasError(
+                    f"hurricane option {key}={value} is not a whole number from 1 to {high}",
+                    f"e.g. -o {key}={PROFILES[profile].__dict__.get(key, 32)}",
+                )
         self.options = {
             "profile": profile,
             "resolution": resolution,

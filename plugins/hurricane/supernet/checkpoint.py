@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from hwnas.errors import HwnasError
-from hwnas.files import atomic_torch_save
+from hwnas.files import atomic_torch_save, load_torch_file
 
 FORMAT = "hwnas-supernet/1"
 
@@ -33,14 +33,11 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
             f"no supernet checkpoint at {path}",
             f"train one with 'hwnas supernet train --checkpoint {path}'",
         )
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many kinds for a damaged or foreign file
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise HwnasError(
-            f"cannot read supernet checkpoint {path}: {first[:200]}",
-            "the file is truncated or not a checkpoint; train again with --no-resume",
-        ) from None
+    state = load_torch_file(
+        path,
+        "supernet checkpoint",
+        "the file is damaged or not a checkpoint; delete it or train again with --no-resume",
+    )
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise HwnasError(
             f"{path} is not a supernet checkpoint (format {FORMAT})",
