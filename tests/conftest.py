@@ -14,8 +14,9 @@ except ImportError:  # pragma: no cover
     settings = None
 
 if settings is not None:
-    # CI (CI=true): a fixed number of examples, derandomised, so every run tests the same
-    # inputs and the suites' time is bounded; elsewhere random examples, a few more of them.
+    # Default ("ci", what `make test` and CI run): a fixed number of examples,
+    # derandomised, so every run tests the same inputs in bounded time.
+    # HYPOTHESIS_PROFILE=dev: random examples, a few more of them, for exploring.
     settings.register_profile(
         "ci",
         max_examples=25,
@@ -30,10 +31,7 @@ if settings is not None:
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
     )
-    settings.load_profile(
-        os.environ.get("HYPOTHESIS_PROFILE")
-        or ("ci" if os.environ.get("CI", "").lower() == "true" else "dev")
-    )
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or "ci")
 
 
 def randomise_batchnorm(module: nn.Module, seed: int = 1) -> nn.Module:
