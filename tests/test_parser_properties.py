@@ -3,7 +3,7 @@
 Each parser either returns a value that satisfies its contract or raises a
 one-line :class:`HwnasError`; never another exception. Example counts come
 from the hypothesis profile of ``tests/conftest.py`` (fixed and derandomised
-when ``CI=true``).
+unless ``HYPOTHESIS_PROFILE=dev``).
 """
 
 from __future__ import annotations
