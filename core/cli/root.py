@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from hwnas import interrupt
 from hwnas.cli import arena, measure, predict, search
 from hwnas.cli.common import JsonFlag, OptionList, console, load_space, print_json
 from hwnas.errors import HwnasError
@@ -242,23 +243,31 @@ def main() -> None:
 
     That holds for hwnas's own errors and for command-line usage errors (a
     missing option, a value of the wrong type); ``hwnas`` alone or a group
-    without a command prints its help (exit status 2); Ctrl-C exits with 130.
+    without a command prints its help (exit status 2); Ctrl-C and SIGTERM print one
+    line saying what was kept (:func:`hwnas.interrupt.message`) and exit with 130.
     """
+    interrupt.install()
     try:
         if MOUNT_ERROR is not None:
             raise MOUNT_ERROR
         code = app(standalone_mode=False)
+    except (interrupt.Interrupted, KeyboardInterrupt, typer.Abort):
+        _interrupted()
     except click_errors.NoArgsIsHelpError:
         code = 2  # the help was printed (a group called without a command), as click does
     except click_errors.UsageError as exc:
         where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
         _error(f"{exc.format_message()}{where}")
-    except typer.Abort:
-        Console(stderr=True).print("interrupted", highlight=False)
-        sys.exit(130)
     except HwnasError as exc:
         _error(str(exc))
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _interrupted() -> None:
+    """Ctrl-C or SIGTERM: one line saying what was kept and how to resume; exit status 130."""
+    line = " ".join(interrupt.message().split())
+    Console(stderr=True).print(line, highlight=False, soft_wrap=True, markup=False)
+    sys.exit(interrupt.EXIT_STATUS)
 
 
 def _error(message: str) -> None:
