@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from hwnas import interrupt
 from hwnas.cli.common import JsonFlag, OptionList, console, load_space, parse_options, print_json
 from hwnas.errors import HwnasError
 from hwnas.progress import progress_bar
@@ -119,6 +120,8 @@ def train(
         checkpoint_every=checkpoint_every,
     )
     started = init_distributed()
+    if resume and checkpoint_every:
+        interrupt.state_kept(f"checkpoint {checkpoint} (written every {checkpoint_every} steps)")
     try:
         rank, size = world()
         supernet = Supernet(space, seed=seed)

@@ -23,7 +23,7 @@ chance), or at ``max_steps``.
 The iterations a stage needs are therefore measured, not set. Everything is
 saved in ``workdir`` (the ``--out`` folder): the generated space, supernet
 weights, chunk checkpoints and stage results; a rerun resumes where the last
-one stopped.
+one stopped (``fresh``, i.e. ``hwnas search --fresh``, starts over).
 """
 
 from __future__ import annotations
@@ -42,6 +42,16 @@ from hwnas.errors import HwnasError
 from hwnas.problem import BudgetExhausted, Evaluation, Problem
 from hwnas.spaces.hurricane.space import HurricaneSpace
 from hwnas.strategy import SearchResult, Strategy
+
+# What a run leaves in its workdir to resume from (``fresh`` removes them first).
+STATE_FILES = (
+    "space.json",
+    "stage*.json",
+    "stage*.pt",
+    "scratch.json",
+    "winner.pt",
+    "winner*.onnx",
+)
 
 
 @dataclass
@@ -106,6 +116,7 @@ class Hurricane(Strategy):
         bn_images: int = 128,
         threads: int | None = None,
         show_progress: bool = True,
+        fresh: bool = False,
     ) -> None:
         if t < 0:
             raise HwnasError(f"hurricane: t must be >= 0, got {t}", "e.g. -s t=8 (0 = one stage)")
@@ -129,6 +140,7 @@ class Hurricane(Strategy):
         self.val_images, self.bn_images = int(val_images), int(bn_images)
         self.threads = threads
         self.show_progress = show_progress
+        self.fresh = bool(fresh)
         self._extra: dict[str, Any] = {}
         self._last_stage: list[Evaluation] = []
 
@@ -155,6 +167,10 @@ class Hurricane(Strategy):
             )
         workdir = self.workdir or Path("runs") / "hurricane"
         workdir.mkdir(parents=True, exist_ok=True)
+        if self.fresh:
+            for pattern in STATE_FILES:
+                for old in workdir.glob(pattern):
+                    old.unlink()
         images = load_for_space(space, self.data_dir)
         self._known = len(
             live["store"].keys(probe_target(live["target"], live["options"]).fingerprint_key)
