@@ -35,10 +35,23 @@ def _raise(signum: int, _frame) -> None:
     raise Interrupted(signum)
 
 
-def install() -> None:
-    """Make SIGINT and SIGTERM raise :class:`Interrupted` in the main thread."""
-    for sig in (signal.SIGINT, signal.SIGTERM):
+def install() -> dict:
+    """Make SIGINT and SIGTERM raise :class:`Interrupted` in the main thread.
+
+    Forgets what an earlier command in this process noted; returns the
+    previous handlers (for :func:`restore`).
+    """
+    reset()
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
         signal.signal(sig, _raise)
+    return previous
+
+
+def restore(previous: dict) -> None:
+    """Put back the handlers :func:`install` replaced (a command run inside another program)."""
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
 
 
 def ignore_in_worker() -> None:

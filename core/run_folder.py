@@ -22,6 +22,7 @@ from hwnas import interrupt
 from hwnas.errors import HwnasError
 
 RUN_FILE = "run.json"
+_created: dict[str, bool] = {}  # out folders whose run.json this process wrote -> made the folder
 
 
 def open_run(
@@ -48,6 +49,7 @@ def open_run(
                 if old.is_file():
                     old.unlink()
     resumed = False
+    _created.pop(str(out), None)
     if path.exists():
         try:
             previous = json.loads(path.read_text(encoding="utf-8"))
@@ -62,6 +64,7 @@ def open_run(
         Console(stderr=True).print(f"resuming from {out}", highlight=False, soft_wrap=True)
     else:
         try:
+            _created[str(out)] = not out.exists()
             out.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(wanted, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         except OSError as exc:
@@ -69,6 +72,22 @@ def open_run(
             raise HwnasError(f"cannot write to --out {out}: {exc}", fix) from exc
     interrupt.state_kept(f"{command} state in {out}")
     return resumed
+
+
+def release_unused(out: Path) -> None:
+    """Undo :func:`open_run` for a command rejected before it wrote anything into ``out``.
+
+    Removes the ``run.json`` it just wrote when that is the only file there
+    (and the folder when it made it), so bad input leaves nothing behind.
+    """
+    out = Path(out)
+    if str(out) not in _created:
+        return
+    made_folder = _created.pop(str(out))
+    if [p.name for p in out.iterdir()] == [RUN_FILE]:
+        (out / RUN_FILE).unlink()
+        if made_folder:
+            out.rmdir()
 
 
 def _difference(previous: Any, wanted: dict[str, Any]) -> str:

@@ -299,3 +299,42 @@ def test_hurricane_interrupted_resumes_to_the_uninterrupted_result(tmp_path):
         a["extra"]["final"]["scratch"]["test_accuracy"]
         == (b["extra"]["final"]["scratch"]["test_accuracy"])
     )
+
+
+# -- hwnas arena ------------------------------------------------------------------------
+
+ARENA = [
+    "arena", "--space", "nb201", "--device", "eyeriss", "--strategies", "random,evolution",
+    "--evals", "100,300", "--seeds", "4", "--json",
+]  # fmt: skip
+
+
+def arena_results(report: dict) -> list[dict]:
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in report["results"]]
+
+
+def test_arena_interrupted_resumes_to_the_uninterrupted_result(tmp_path):
+    reference = hwnas(*ARENA, "--out", str(tmp_path / "whole"))
+    assert reference.returncode == 0, reference.stderr
+    out = tmp_path / "run"
+    args = [*ARENA, "--out", str(out)]
+    done = lambda: len(list((out / "runs").glob("*.json"))) >= 3  # noqa: E731
+    result = interrupt_when(args, done, signal.SIGTERM, cli_env(tmp_path))
+    assert_interrupted(result, f"arena state in {out}")
+    kept = len(list((out / "runs").glob("*.json")))
+    assert 3 <= kept < 16 and not (out / "arena.json").exists()
+    resumed = hwnas(*args)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming from {out}" in resumed.stderr
+    a, b = json.loads(reference.stdout), json.loads(resumed.stdout)
+    assert arena_results(a) == arena_results(b)
+    assert [r["evaluations_mean"] for r in b["results"]] == [100, 300, 100, 300]
+    other = hwnas(*ARENA[:-3], "--seeds", "2", "--json", "--out", str(out))
+    assert other.returncode == 2 and "holds another run (seeds: 4 there, 2 now)" in other.stderr
+
+
+def test_a_rejected_search_leaves_no_run_file(tmp_path):
+    out = tmp_path / "new"
+    result = hwnas(*RANDOM, "--strategy", "random", "--data-dir", "/nonexistent", "--out", str(out))
+    assert result.returncode == 2, result.stderr
+    assert not out.exists()

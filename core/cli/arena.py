@@ -22,7 +22,7 @@ from hwnas.cli.common import (
 )
 from hwnas.errors import HwnasError
 from hwnas.progress import progress_bar
-from hwnas.run_folder import open_run
+from hwnas.run_folder import open_run, release_unused
 
 
 def _split(text: str, what: str) -> list[str]:
@@ -79,7 +79,7 @@ def arena(
 
     Each finished run is kept in --out; the same command run again skips them.
     """
-    from hwnas.arena import check_device, protocol_seeds, run_arena
+    from hwnas.arena import check_device, protocol_seeds
     from hwnas.config import load_config, target_options
     from hwnas.manager import get_plugin_manager
 
@@ -108,7 +108,8 @@ def arena(
     bar = progress_bar(progress, label="arena", transient=True, terminal_only=False)
     with bar:
         task = bar.add_task(f"{space}/{device}", total=total)
-        report = run_arena(
+        report = _run(
+            out,
             space=space,
             device=device,
             strategies=names,
@@ -130,6 +131,17 @@ def arena(
         return
     print_arena_table(report)
     console.print(f"wrote {json_path} and {png_path} ({report['seconds']:.1f} s)")
+
+
+def _run(out: Path, **kwargs) -> dict[str, Any]:
+    """:func:`hwnas.arena.run_arena`; bad input found there leaves no run.json in ``out``."""
+    from hwnas.arena import run_arena
+
+    try:
+        return run_arena(**kwargs)
+    except HwnasError:
+        release_unused(out)
+        raise
 
 
 def print_arena_table(report: dict[str, Any]) -> None:

@@ -246,7 +246,15 @@ def main() -> None:
     without a command prints its help (exit status 2); Ctrl-C and SIGTERM print one
     line saying what was kept (:func:`hwnas.interrupt.message`) and exit with 130.
     """
-    interrupt.install()
+    previous = interrupt.install()
+    try:
+        code = _run()
+    finally:
+        interrupt.restore(previous)  # for callers that run main() in their own process
+    sys.exit(code)
+
+
+def _run() -> int:
     try:
         if MOUNT_ERROR is not None:
             raise MOUNT_ERROR
@@ -260,7 +268,7 @@ def main() -> None:
         _error(f"{exc.format_message()}{where}")
     except HwnasError as exc:
         _error(str(exc))
-    sys.exit(code if isinstance(code, int) else 0)
+    return code if isinstance(code, int) else 0
 
 
 def _interrupted() -> None:

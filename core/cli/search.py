@@ -32,7 +32,7 @@ from hwnas.cli.common import (
 )
 from hwnas.errors import HwnasError
 from hwnas.manager import accepted_options
-from hwnas.run_folder import open_run
+from hwnas.run_folder import open_run, release_unused
 
 # Facts every run offers a strategy; a strategy receives those its factory accepts.
 RUN_FACTS = ("data_dir", "store", "workdir", "show_progress", "fresh")
@@ -154,10 +154,7 @@ def search(
     The run's state lives in --out: the same command run again resumes it
     (after an interrupt, say); other options with the same --out are an error.
     """
-    from hwnas.accuracy import default_accuracy
-    from hwnas.live_latency import resolve_latency_model
     from hwnas.manager import get_plugin_manager
-    from hwnas.problem import Problem
 
     pm = get_plugin_manager()
     info = pm.get("strategy", strategy)
@@ -199,6 +196,34 @@ def search(
         },
     }
     open_run(out, "search", identity, fresh, ("result.json", "front.png"))
+    try:
+        result, problem, seconds = _run_search(
+            pm, info, target, search_space, strategy_obj, evals, seed, latency_ms, data_dir,
+            store, dataset,
+        )  # fmt: skip
+    except HwnasError:
+        release_unused(out)  # rejected before any work: leave no run.json behind
+        raise
+    report = search_report(result, problem, options, dataset, data_dir)
+    report["seconds"] = seconds
+    report["summary"] = strategy_obj.summary(result)
+    json_path = write_json(out / "result.json", report)
+    png_path = plot_search(report, out / "front.png", lambda ax: strategy_obj.plot(result, ax))
+    if as_json:
+        print_json(report)
+        return
+    print_search(report)
+    console.print(f"wrote {json_path} and {png_path} ({seconds:.1f} s)")
+
+
+def _run_search(
+    pm, info, target, search_space, strategy_obj, evals, seed, latency_ms, data_dir, store, dataset
+):
+    """Resolve the latency model and accuracy source, then run the strategy on the Problem."""
+    from hwnas.accuracy import default_accuracy
+    from hwnas.live_latency import resolve_latency_model
+    from hwnas.problem import Problem
+
     model = resolve_latency_model(target, search_space, "target", data_dir, store)
     accuracy = default_accuracy(search_space.name, pm, data_dir=data_dir, dataset=dataset)
     problem = Problem(
@@ -213,17 +238,7 @@ def search(
     )
     started = time.perf_counter()
     result = strategy_obj.search(problem)
-    seconds = time.perf_counter() - started
-    report = search_report(result, problem, options, dataset, data_dir)
-    report["seconds"] = seconds
-    report["summary"] = strategy_obj.summary(result)
-    json_path = write_json(out / "result.json", report)
-    png_path = plot_search(report, out / "front.png", lambda ax: strategy_obj.plot(result, ax))
-    if as_json:
-        print_json(report)
-        return
-    print_search(report)
-    console.print(f"wrote {json_path} and {png_path} ({seconds:.1f} s)")
+    return result, problem, time.perf_counter() - started
 
 
 def search_report(result, problem, options: dict, dataset: str, data_dir) -> dict[str, Any]:
