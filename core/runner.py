@@ -58,6 +58,7 @@ def runner_failure(reason: str | None) -> bool:
 
 
 def _exit_on_sigterm(signum, _frame) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one (from the parent) must not
     sys.exit(128 + signum)  # unwinds: temporary export folders are removed
 
 

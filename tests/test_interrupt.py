@@ -31,22 +31,34 @@ RESUME = "run the same command again to resume"
 
 
 def interrupt_when(
-    args: list[str], ready: Callable[[], bool], sig: int, env: dict[str, str], wait: float = 0.0
+    args: list[str],
+    ready: Callable[[], bool],
+    sig: int,
+    env: dict[str, str],
+    wait: float = 0.0,
+    group: bool = False,
 ) -> subprocess.CompletedProcess:
-    """Start ``hwnas ARGS``, send ``sig`` once ``ready()`` (plus ``wait`` s); return the outcome."""
+    """Start ``hwnas ARGS``, send ``sig`` once ``ready()`` (plus ``wait`` s); return the outcome.
+
+    ``group``: to the whole process group (workers included), as a terminal's Ctrl-C does.
+    """
     process = subprocess.Popen(
         [sys.executable, "-m", "hwnas", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=env,
+        start_new_session=group,
     )
     deadline = time.time() + 600
     while not ready() and process.poll() is None and time.time() < deadline:
         time.sleep(0.1)
     assert process.poll() is None, "the command ended before it could be interrupted"
     time.sleep(wait)
-    process.send_signal(sig)
+    if group:
+        os.killpg(process.pid, sig)
+    else:
+        process.send_signal(sig)
     out, err = process.communicate(timeout=120)
     return subprocess.CompletedProcess(args, process.returncode, out, err)
 
@@ -100,8 +112,11 @@ def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 # -- hwnas profile --------------------------------------------------------------
 
 
-@pytest.mark.parametrize("sig, workers", [(signal.SIGINT, "2"), (signal.SIGTERM, "1")])
-def test_profile_interrupted_keeps_what_was_measured_and_resumes(tmp_path, sig, workers):
+@pytest.mark.parametrize(
+    "sig, workers, group",
+    [(signal.SIGINT, "2", False), (signal.SIGTERM, "1", False), (signal.SIGTERM, "2", True)],
+)
+def test_profile_interrupted_keeps_what_was_measured_and_resumes(tmp_path, sig, workers, group):
     store = tmp_path / "p.sqlite"
     env = cli_env(
         tmp_path,
@@ -113,7 +128,7 @@ def test_profile_interrupted_keeps_what_was_measured_and_resumes(tmp_path, sig, 
         "--ops", "SEP_k3,MB_k3_e3", "--store", str(store), "--repeats", "3",
         "--min-repeat-ms", "1", "--workers", workers, "--json",
     ]  # fmt: skip
-    result = interrupt_when(args, lambda: len(rows(store)) >= 2, sig, env)
+    result = interrupt_when(args, lambda: len(rows(store)) >= 2, sig, env, group=group)
     kept = rows(store)
     line = assert_interrupted(result, f"{len(kept)} measurements kept in {store}")
     assert result.stdout == ""
