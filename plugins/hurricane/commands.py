@@ -133,7 +133,7 @@ def train(
             "train_images": len(train_split),
         }
         label = f"supernet ({size} rank{'s' if size > 1 else ''})"
-        with progress_bar(label=label, transient=True, terminal_only=False) as bar:
+        with progress_bar(show, label=label, transient=True, terminal_only=False) as bar:
             task = bar.add_task("train", total=None, visible=show)
 
             def report(done: int, total: int) -> None:
