@@ -11,13 +11,17 @@ prints :func:`message` as one line and exits with status 130.
 
 from __future__ import annotations
 
+import contextlib
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 EXIT_STATUS = 130
 
 _stores: dict[str, int] = {}  # store path -> measurements committed by this process
 _states: list[str] = []  # what else a rerun resumes from (a search's --out folder, a checkpoint)
+_deferring = 0  # depth of deferred() blocks
+_pending: int | None = None  # a signal that arrived inside one
 
 
 class Interrupted(BaseException):
@@ -30,9 +34,28 @@ class Interrupted(BaseException):
 
 def _raise(signum: int, _frame) -> None:
     # Further signals while cleaning up would only break the cleanup: ignore them.
+    global _pending
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, signal.SIG_IGN)
+    if _deferring:
+        _pending = signum
+        return
     raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def deferred() -> Iterator[None]:
+    """Hold an interrupt until the block ends (files that must change together, e.g. weights
+    and the progress record that describes them)."""
+    global _deferring, _pending
+    _deferring += 1
+    try:
+        yield
+    finally:
+        _deferring -= 1
+        if not _deferring and _pending is not None:
+            signum, _pending = _pending, None
+            raise Interrupted(signum)
 
 
 def install() -> dict:

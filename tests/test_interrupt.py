@@ -353,3 +353,19 @@ def test_a_rejected_search_leaves_no_run_file(tmp_path):
     result = hwnas(*RANDOM, "--strategy", "random", "--data-dir", "/nonexistent", "--out", str(out))
     assert result.returncode == 2, result.stderr
     assert not out.exists()
+
+
+def test_an_interrupt_inside_a_deferred_block_is_raised_when_it_ends():
+    from hwnas import interrupt
+
+    previous = interrupt.install()
+    finished = False
+    try:
+        with pytest.raises(interrupt.Interrupted), interrupt.deferred():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.2)  # the handler has run by now, but held the interrupt
+            finished = True
+    finally:
+        interrupt.restore(previous)
+    assert finished
+    assert interrupt.message() == "interrupted (nothing to resume; run the command again)"

@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from hwnas import interrupt
 from hwnas.errors import HwnasError
 from hwnas.problem import BudgetExhausted, Evaluation, Problem
 from hwnas.spaces.hurricane.space import HurricaneSpace
@@ -329,7 +330,8 @@ class Hurricane(Strategy):
         )
         self._last_stage = problem.history[first:]  # counted in the problem by Problem.child
         self._result_accuracy = stage_problem.accuracy  # the front is judged by the last supernet
-        done.write_text(json.dumps(asdict(report)) + "\n", encoding="utf-8")
+        with interrupt.deferred():
+            done.write_text(json.dumps(asdict(report)) + "\n", encoding="utf-8")
         return report, list(best.arch.choices)
 
     def _stage_problem(self, problem, number, gspace, choices, supernet, train, val):
@@ -408,9 +410,10 @@ class Hurricane(Strategy):
                 state["seconds"] += stats.seconds
                 state["chunks"] += 1
                 state["panel"].append(accuracy)
-                save_weights(supernet, workdir / f"stage{number}-chunk-done.pt")
-                progress_path.write_text(json.dumps(state) + "\n", encoding="utf-8")
-                checkpoint.unlink(missing_ok=True)
+                with interrupt.deferred():  # weights and the record of them change together
+                    save_weights(supernet, workdir / f"stage{number}-chunk-done.pt")
+                    progress_path.write_text(json.dumps(state) + "\n", encoding="utf-8")
+                    checkpoint.unlink(missing_ok=True)
                 bar.note(f"panel accuracy {accuracy:.1f}%")
         return state
 
@@ -445,8 +448,9 @@ class Hurricane(Strategy):
                 "images": result.images,
                 "seconds": result.seconds,
             }
-            save_weights(result.model, workdir / "winner.pt")
-            scratch_path.write_text(json.dumps(scratch) + "\n", encoding="utf-8")
+            with interrupt.deferred():
+                save_weights(result.model, workdir / "winner.pt")
+                scratch_path.write_text(json.dumps(scratch) + "\n", encoding="utf-8")
         files = export_winner(
             space, arch, workdir, live["target"], live["options"], workdir / "winner.pt"
         )
