@@ -369,3 +369,29 @@ def test_an_interrupt_inside_a_deferred_block_is_raised_when_it_ends():
         interrupt.restore(previous)
     assert finished
     assert interrupt.message() == "interrupted (nothing to resume; run the command again)"
+
+
+# -- hwnas space generate -----------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_space_generate_interrupted_spends_measure_once(tmp_path):
+    store, out = tmp_path / "g.sqlite", tmp_path / "space.json"
+    args = [
+        "space", "generate", "--target", "onnxruntime", "-o", "profile=tiny", "--measure", "10",
+        "--calibrate", "1", "--store", str(store), "--out", str(out), "--json",
+    ]  # fmt: skip
+    env = cli_env(tmp_path)
+    result = interrupt_when(args, lambda: len(rows(store)) >= 2, signal.SIGINT, env)
+    kept = rows(store)
+    assert_interrupted(result, f"{len(kept)} measurements kept in {store}")
+    assert integrity(store) == "ok" and all(status == "ok" for _, status, _ in kept)
+    assert processes_marked(env["HWNAS_TEST_MARK"]) == []
+    assert not list((tmp_path / "cache").glob("onnx/partial-*"))
+    resumed = subprocess.run(
+        [sys.executable, "-m", "hwnas", *args], capture_output=True, text=True, env=env, timeout=900
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming: {len(kept)} of --measure's workloads" in resumed.stderr
+    assert len(rows(store)) == 10 + 1  # --measure 10 layer workloads in all, + 1 calibration
+    assert out.exists() and not (tmp_path / "space.json.partial.json").exists()
