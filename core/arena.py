@@ -26,6 +26,7 @@ the arena only builds a :class:`~hwnas.problem.Problem` and calls
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
@@ -197,10 +198,14 @@ def run_arena(
     strategy_options: dict[str, dict[str, Any]] | None = None,
     progress: Callable[[str], None] | None = None,
     plugin_manager: PluginManager | None = None,
+    runs_dir: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """Run every strategy at every budget over its seeds; return the JSON-ready report.
 
-    ``progress(label)`` is called after each run (for a progress bar).
+    ``progress(label)`` is called after each run (for a progress bar). With
+    ``runs_dir`` each run's score is kept there as it finishes and a run
+    found there is not run again (an interrupted arena resumes; the caller
+    makes sure the folder belongs to the same arena).
     Validation errors (space, device, strategy, budgets, data) are one-line
     :class:`~hwnas.errors.HwnasError` s raised before anything runs.
     """
@@ -222,18 +227,24 @@ def run_arena(
             runs = []
             started = time.perf_counter()
             for seed in range(protocol_seeds(name, seeds, pm)):
-                strategy = pm.create("strategy", name, **options.get(name, {}))
-                problem = Problem(
-                    truth.space,
-                    truth.latency,
-                    truth.accuracy,
-                    budget=budget,
-                    seed=seed,
-                    strategy_name=name,
-                    plugin_manager=pm,
-                )
-                result = strategy.search(problem)  # fires hwnas_search_finished
-                runs.append(score(result, truth))
+                kept = None if runs_dir is None else Path(runs_dir) / f"{name}-{budget}-{seed}.json"
+                if kept is not None and kept.is_file():
+                    runs.append(json.loads(kept.read_text(encoding="utf-8")))
+                else:
+                    strategy = pm.create("strategy", name, **options.get(name, {}))
+                    problem = Problem(
+                        truth.space,
+                        truth.latency,
+                        truth.accuracy,
+                        budget=budget,
+                        seed=seed,
+                        strategy_name=name,
+                        plugin_manager=pm,
+                    )
+                    result = strategy.search(problem)  # fires hwnas_search_finished
+                    runs.append(score(result, truth))
+                    if kept is not None:
+                        _keep(kept, runs[-1])
                 if budget == max(evals) and seed == 0:
                     fronts[name] = _front_rows(truth, runs[-1]["front_rows"])
                 if progress:
@@ -265,6 +276,17 @@ def run_arena(
 
 
 MAX_EVALS = 100_000
+
+
+def _keep(path: Path, run: dict[str, Any]) -> None:
+    """Write one run's score atomically (an interrupt leaves the old file or none)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(json.dumps(run) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def validate_evals(evals: Sequence[int]) -> list[int]:

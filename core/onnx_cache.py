@@ -46,9 +46,30 @@ def onnx_file(workload: Workload, opset: int = DEFAULT_OPSET, root: Path | None 
     if path.exists():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+    _sweep_partial(path.parent)
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=f"partial-{os.getpid()}-") as tmp:
         partial = export_onnx(
             workload.build(), workload.example_input(), Path(tmp) / "m.onnx", opset
         )
         os.replace(partial, path)
     return path
+
+
+def _sweep_partial(folder: Path) -> None:
+    """Remove the temporary export folders of processes that died (killed mid-export)."""
+    import shutil
+
+    for tmp in folder.glob("partial-*-*"):
+        pid = tmp.name.split("-")[1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -11,7 +11,7 @@ from typing import Any
 from hwnas.errors import HwnasError
 from hwnas.manager import PluginManager, get_plugin_manager
 from hwnas.progress import progress_bar
-from hwnas.runner import IsolatedTarget, TargetInfo
+from hwnas.runner import IsolatedTarget, TargetInfo, runner_failure
 from hwnas.store import LatencyStore
 from hwnas.target import Target
 from hwnas.timing import Measurement, TimingProtocol
@@ -57,6 +57,7 @@ def profile_workloads(
         fp = info.fingerprint_key
         store.register_target(fp, target, info.fingerprint)
         known = store.keys(fp, status="ok" if retry_failed else None)
+        known -= {k for k, why in store.failures(fp).items() if runner_failure(why)}
         todo: queue.Queue[Workload] = queue.Queue()
         for key, workload in unique.items():
             if key not in known:
@@ -65,6 +66,7 @@ def profile_workloads(
         lock = threading.Lock()
 
         errors: list[BaseException] = []
+        cancelled = threading.Event()  # set on an interrupt: keep no result from then on
 
         def drain(worker: IsolatedTarget, advance) -> None:
             try:
@@ -72,16 +74,22 @@ def profile_workloads(
                     raise HwnasError(f"{target}: a worker's fingerprint differs from the parent's")
                 measure_queue(worker, advance)
             except BaseException as exc:  # re-raised in the calling thread
-                errors.append(exc)
+                if not cancelled.is_set():
+                    errors.append(exc)
 
         def measure_queue(worker: IsolatedTarget, advance) -> None:
-            while True:
+            while not cancelled.is_set():
                 try:
                     workload = todo.get_nowait()
                 except queue.Empty:
                     return
                 measurement = worker.measure(workload, protocol)
-                store.put(fp, workload.key, measurement, workload.label, workload.features)
+                if runner_failure(measurement.reason):
+                    cancelled.wait(1.0)  # a signal to the process group reaches workers first
+                with lock:
+                    if cancelled.is_set():  # the worker was ended under it: nothing to keep
+                        return
+                    store.put(fp, workload.key, measurement, workload.label, workload.features)
                 pm.hook.hwnas_workload_measured(
                     target=info, workload=workload, measurement=measurement
                 )
@@ -105,10 +113,19 @@ def profile_workloads(
                 threading.Thread(target=drain, args=(worker, advance), daemon=True)
                 for worker in farm
             ]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
+            try:
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join()
+            except BaseException:  # an interrupt: end the workers, commit nothing more
+                with lock:
+                    cancelled.set()
+                for worker in farm:
+                    worker.stop(now=True)
+                for thread in threads:
+                    thread.join(10)
+                raise
         if errors:
             raise errors[0]
     finally:

@@ -2,7 +2,10 @@
 
 A compiler that segfaults, a runtime that hangs or a device that drops the
 connection kills only its worker; the parent records a failed measurement with
-the reason, starts a fresh worker and goes on.
+the reason, starts a fresh worker and goes on. A failure of the harness itself
+(a worker ended by an interrupt or by its parent, a worker that died before it
+got the workload) says nothing about the workload: :func:`runner_failure`
+recognises it, and such rows are measured again instead of being reused.
 """
 
 from __future__ import annotations
@@ -10,6 +13,9 @@ from __future__ import annotations
 import contextlib
 import multiprocessing as mp
 import os
+import re
+import signal
+import sys
 import traceback
 from dataclasses import dataclass
 from typing import Any
@@ -31,9 +37,38 @@ class TargetInfo:
     fingerprint_key: str
 
 
+# Exit codes of a worker ended by the harness, not by the workload: 1 (an uncaught
+# KeyboardInterrupt), SIGINT, SIGTERM (as a signal or as the exit code our handler gives).
+_HARNESS_EXIT_CODES = {"None", "1", "-2", "-15", "130", "143"}
+_CRASH = re.compile(r"crash: worker died \(exit code (-?\w+)\)")
+
+
+def runner_failure(reason: str | None) -> bool:
+    """Whether a failed measurement's ``reason`` is the runner's fault (never reuse such a row).
+
+    True for a worker that died before it got the workload and for a worker
+    ended by an interrupt or by its parent; a compiler's segfault (exit code
+    -11), an abort, a timeout or an error raised by the target stay genuine.
+    """
+    reason = reason or ""
+    if reason.startswith(("worker died before", "runner:")):
+        return True
+    match = _CRASH.match(reason)
+    return bool(match) and match.group(1) in _HARNESS_EXIT_CODES
+
+
+def _exit_on_sigterm(signum, _frame) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one (from the parent) must not
+    sys.exit(128 + signum)  # unwinds: temporary export folders are removed
+
+
 def _worker_main(conn, name: str, options: dict[str, Any]) -> None:
     """Worker process: create the target, then measure recipes until told to stop."""
+    from hwnas.interrupt import ignore_in_worker
     from hwnas.manager import get_plugin_manager
+
+    ignore_in_worker()  # Ctrl-C reaches the whole process group; the parent decides
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
 
     try:
         target = get_plugin_manager().create("target", name, **options)
@@ -73,9 +108,12 @@ class IsolatedTarget:
         self.info: TargetInfo | None = None
         self._process: mp.Process | None = None
         self._conn = None
+        self._closed = False
 
     def start(self) -> TargetInfo:
         """Start the worker (if needed) and return its target's fingerprint."""
+        if self._closed:
+            raise HwnasError(f"target {self.name!r}: the runner was stopped")
         if self._process is not None and self._process.is_alive():
             return self.info
         context = mp.get_context("spawn")
@@ -103,13 +141,16 @@ class IsolatedTarget:
         return payload
 
     def _receive(self, timeout: float) -> tuple[str, Any]:
-        if not self._conn.poll(timeout):
-            return "timeout", f"no answer within {timeout:.0f} s"
+        conn, process = self._conn, self._process  # stop() may clear them from another thread
         try:
-            return self._conn.recv()
-        except (EOFError, ConnectionResetError, OSError):
-            self._process.join(5)
-            return "crashed", f"worker died (exit code {self._process.exitcode})"
+            if not conn.poll(timeout):
+                return "timeout", f"no answer within {timeout:.0f} s"
+            return conn.recv()
+        except (EOFError, ConnectionResetError, OSError, ValueError, AttributeError):
+            if process is None:
+                return "crashed", "worker died (exit code None)"
+            process.join(5)
+            return "crashed", f"worker died (exit code {process.exitcode})"
 
     def measure(self, workload: Workload, protocol: TimingProtocol) -> Measurement:
         """Compile and time ``workload`` in the worker (needs ``workload.recipe``)."""
@@ -118,7 +159,7 @@ class IsolatedTarget:
         self.start()
         try:
             self._conn.send((workload.recipe, protocol))
-        except (BrokenPipeError, OSError):
+        except (BrokenPipeError, OSError, AttributeError):
             self.stop()
             return Measurement.failed("worker died before the workload was sent")
         status, payload = self._receive(self.timeout_s)
@@ -129,20 +170,29 @@ class IsolatedTarget:
             return Measurement.failed(f"timeout: {payload} (compile or run hung)")
         return Measurement.failed(f"crash: {payload}")
 
-    def stop(self) -> None:
-        """Stop the worker (politely, then by force)."""
-        if self._process is None:
-            return
-        if self._process.is_alive():
-            with contextlib.suppress(BrokenPipeError, OSError):
-                self._conn.send(None)
-            self._process.join(5)
-            if self._process.is_alive():
-                self._process.kill()
-                self._process.join(5)
-        if self._conn is not None:
-            self._conn.close()
+    def stop(self, now: bool = False) -> None:
+        """Stop the worker: politely (it finishes its workload), or ``now`` (SIGTERM, then kill).
+
+        SIGTERM lets the worker unwind (its temporary files go) before it is
+        killed 3 s later.
+        """
+        self._closed = self._closed or now  # an interrupt: no new worker after this
+        process, conn = self._process, self._conn
         self._process = self._conn = None
+        if process is None:
+            return
+        if process.is_alive():
+            if now:
+                process.terminate()
+            else:
+                with contextlib.suppress(BrokenPipeError, OSError, ValueError):
+                    conn.send(None)
+            process.join(3 if now else 5)
+            if process.is_alive():
+                process.kill()
+                process.join(5)
+        if conn is not None:
+            conn.close()
 
     def __enter__(self) -> IsolatedTarget:
         return self

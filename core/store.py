@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hwnas import interrupt
 from hwnas.errors import HwnasError
 from hwnas.timing import Measurement
 
@@ -108,6 +109,7 @@ class LatencyStore:
                 f"cannot open latency store {self.path}: {exc}",
                 "pass --store with a writable path to an hwnas SQLite file",
             ) from exc
+        interrupt.store_opened(self.path)
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
@@ -156,6 +158,7 @@ class LatencyStore:
         )
         with closing(self._connect()) as db, db:
             db.execute(f"INSERT OR REPLACE INTO measurements VALUES ({_marks(COLUMNS)})", row)
+        interrupt.measurement_kept(self.path)
 
     # -- reading -----------------------------------------------------------
     def get(self, fingerprint: str, workload: str) -> StoredMeasurement | None:
@@ -171,6 +174,12 @@ class LatencyStore:
             query, params = query + " AND status = ?", (fingerprint, status)
         with closing(self._connect()) as db:
             return {row[0] for row in db.execute(query, params)}
+
+    def failures(self, fingerprint: str) -> dict[str, str]:
+        """Workload key -> reason of every failed measurement stored for ``fingerprint``."""
+        query = "SELECT workload, reason FROM measurements WHERE fingerprint = ? AND status != 'ok'"
+        with closing(self._connect()) as db:
+            return {key: reason or "" for key, reason in db.execute(query, (fingerprint,))}
 
     def measurements(self, fingerprint: str | None = None) -> list[StoredMeasurement]:
         """Every stored row (of one fingerprint, or all)."""

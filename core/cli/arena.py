@@ -22,6 +22,7 @@ from hwnas.cli.common import (
 )
 from hwnas.errors import HwnasError
 from hwnas.progress import progress_bar
+from hwnas.run_folder import open_run, release_unused
 
 
 def _split(text: str, what: str) -> list[str]:
@@ -65,10 +66,20 @@ def arena(
     dataset: Annotated[str, typer.Option(help="NB201 accuracy: c10, c100 or in16.")] = "c10",
     config: ConfigOption = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    fresh: Annotated[
+        bool,
+        typer.Option(
+            "--fresh",
+            help="Start over in --out (by default the same command resumes the arena there).",
+        ),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Score strategies against the true Pareto front: HV ratio, regret under 5 latency budgets."""
-    from hwnas.arena import check_device, protocol_seeds, run_arena
+    """Score strategies against the true Pareto front: HV ratio, regret under 5 latency budgets.
+
+    Each finished run is kept in --out; the same command run again skips them.
+    """
+    from hwnas.arena import check_device, protocol_seeds
     from hwnas.config import load_config, target_options
     from hwnas.manager import get_plugin_manager
 
@@ -83,11 +94,22 @@ def arena(
     if data_dir is None:
         data_dir = target_options(load_config(config), f"{space}/{device}", {}).get("data_dir")
     total = sum(protocol_seeds(n, seeds, pm) for n in names) * len(budgets)
+    identity = {
+        "space": space,
+        "device": device,
+        "strategies": names,
+        "evals": budgets,
+        "seeds": seeds,
+        "dataset": dataset,
+        "data_dir": None if data_dir is None else str(data_dir),
+    }
+    open_run(out, "arena", identity, fresh, ("runs/*.json", "arena.json", "arena_*.png"))
     started = time.perf_counter()
     bar = progress_bar(progress, label="arena", transient=True, terminal_only=False)
     with bar:
         task = bar.add_task(f"{space}/{device}", total=total)
-        report = run_arena(
+        report = _run(
+            out,
             space=space,
             device=device,
             strategies=names,
@@ -97,6 +119,7 @@ def arena(
             data_dir=data_dir,
             progress=lambda label: bar.update(task, advance=1, description=label),
             plugin_manager=pm,
+            runs_dir=out / "runs",
         )
     report["seconds"] = time.perf_counter() - started
     json_path = write_json(out / "arena.json", report)
@@ -108,6 +131,17 @@ def arena(
         return
     print_arena_table(report)
     console.print(f"wrote {json_path} and {png_path} ({report['seconds']:.1f} s)")
+
+
+def _run(out: Path, **kwargs) -> dict[str, Any]:
+    """:func:`hwnas.arena.run_arena`; bad input found there leaves no run.json in ``out``."""
+    from hwnas.arena import run_arena
+
+    try:
+        return run_arena(**kwargs)
+    except HwnasError:
+        release_unused(out)
+        raise
 
 
 def print_arena_table(report: dict[str, Any]) -> None:

@@ -11,6 +11,7 @@ import typer.main
 from rich.console import Console
 from rich.table import Table
 
+from hwnas import interrupt
 from hwnas.cli import arena, checks, measure, predict, search
 from hwnas.cli.common import JsonFlag, OptionList, console, load_space, print_json
 from hwnas.errors import HwnasError
@@ -252,25 +253,41 @@ def main() -> None:
 
     That holds for hwnas's own errors and for command-line usage errors (a
     missing option, a value of the wrong type); ``hwnas`` alone or a group
-    without a command prints its help (exit status 2); Ctrl-C exits with 130.
+    without a command prints its help (exit status 2); Ctrl-C and SIGTERM print one
+    line saying what was kept (:func:`hwnas.interrupt.message`) and exit with 130.
     """
+    previous = interrupt.install()
+    try:
+        code = _run()
+    finally:
+        interrupt.restore(previous)  # for callers that run main() in their own process
+    sys.exit(code)
+
+
+def _run() -> int:
     try:
         if MOUNT_ERROR is not None:
             raise MOUNT_ERROR
         command = typer.main.get_command(app)
         checks.install(command)  # every number and path is checked as it is parsed
         code = command(standalone_mode=False)
+    except (interrupt.Interrupted, KeyboardInterrupt, typer.Abort):
+        _interrupted()
     except click_errors.NoArgsIsHelpError:
         code = 2  # the help was printed (a group called without a command), as click does
     except click_errors.UsageError as exc:
         where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
         _error(f"{exc.format_message()}{where}")
-    except typer.Abort:
-        Console(stderr=True).print("interrupted", highlight=False)
-        sys.exit(130)
     except HwnasError as exc:
         _error(str(exc))
-    sys.exit(code if isinstance(code, int) else 0)
+    return code if isinstance(code, int) else 0
+
+
+def _interrupted() -> None:
+    """Ctrl-C or SIGTERM: one line saying what was kept and how to resume; exit status 130."""
+    line = " ".join(interrupt.message().split())
+    Console(stderr=True).print(line, highlight=False, soft_wrap=True, markup=False)
+    sys.exit(interrupt.EXIT_STATUS)
 
 
 def _error(message: str) -> None:

@@ -32,9 +32,10 @@ from hwnas.cli.common import (
 )
 from hwnas.errors import HwnasError
 from hwnas.manager import accepted_options
+from hwnas.run_folder import open_run, release_unused
 
 # Facts every run offers a strategy; a strategy receives those its factory accepts.
-RUN_FACTS = ("data_dir", "store", "workdir", "show_progress")
+RUN_FACTS = ("data_dir", "store", "workdir", "show_progress", "fresh")
 
 
 def extra_flags(args: list[str]) -> dict[str, Any]:
@@ -139,13 +140,21 @@ def search(
     ] = "c10",
     data_dir: DataDirOption = None,
     store: StoreOption = None,
+    fresh: Annotated[
+        bool,
+        typer.Option(
+            "--fresh",
+            help="Start over in --out (by default the same command resumes the run there).",
+        ),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Search SPACE for the latency/accuracy Pareto front on TARGET; write JSON and PNG."""
-    from hwnas.accuracy import default_accuracy
-    from hwnas.live_latency import resolve_latency_model
+    """Search SPACE for the latency/accuracy Pareto front on TARGET; write JSON and PNG.
+
+    The run's state lives in --out: the same command run again resumes it
+    (after an interrupt, say); other options with the same --out are an error.
+    """
     from hwnas.manager import get_plugin_manager
-    from hwnas.problem import Problem
 
     pm = get_plugin_manager()
     info = pm.get("strategy", strategy)
@@ -167,11 +176,56 @@ def search(
         "store": None if store is None else str(store),
         "workdir": str(out),
         "show_progress": not as_json,
+        "fresh": fresh or None,
     }
     options = strategy_options(pm, info.name, strategy_option, flags, facts)
+    strategy_obj = pm.create("strategy", info.name, **options)
+    identity = {
+        "strategy": info.name,
+        "target": target,
+        "space": space,
+        "space_options": space_options,
+        "evals": evals,
+        "latency_ms": latency_ms,
+        "seed": seed,
+        "dataset": dataset,
+        "data_dir": facts["data_dir"],
+        "store": facts["store"],
+        "strategy_options": {
+            k: v for k, v in options.items() if k not in ("show_progress", "workdir", "fresh")
+        },
+    }
+    open_run(out, "search", identity, fresh, ("result.json", "front.png"))
+    try:
+        result, problem, seconds = _run_search(
+            pm, info, target, search_space, strategy_obj, evals, seed, latency_ms, data_dir,
+            store, dataset,
+        )  # fmt: skip
+    except HwnasError:
+        release_unused(out)  # rejected before any work: leave no run.json behind
+        raise
+    report = search_report(result, problem, options, dataset, data_dir)
+    report["seconds"] = seconds
+    report["summary"] = strategy_obj.summary(result)
+    json_path = write_json(out / "result.json", report)
+    png_path = plot_search(report, out / "front.png", lambda ax: strategy_obj.plot(result, ax))
+    if as_json:
+        print_json(report)
+        return
+    print_search(report)
+    console.print(f"wrote {json_path} and {png_path} ({seconds:.1f} s)")
+
+
+def _run_search(
+    pm, info, target, search_space, strategy_obj, evals, seed, latency_ms, data_dir, store, dataset
+):
+    """Resolve the latency model and accuracy source, then run the strategy on the Problem."""
+    from hwnas.accuracy import default_accuracy
+    from hwnas.live_latency import resolve_latency_model
+    from hwnas.problem import Problem
+
     model = resolve_latency_model(target, search_space, "target", data_dir, store)
     accuracy = default_accuracy(search_space.name, pm, data_dir=data_dir, dataset=dataset)
-    strategy_obj = pm.create("strategy", info.name, **options)
     problem = Problem(
         search_space,
         model,
@@ -184,17 +238,7 @@ def search(
     )
     started = time.perf_counter()
     result = strategy_obj.search(problem)
-    seconds = time.perf_counter() - started
-    report = search_report(result, problem, options, dataset, data_dir)
-    report["seconds"] = seconds
-    report["summary"] = strategy_obj.summary(result)
-    json_path = write_json(out / "result.json", report)
-    png_path = plot_search(report, out / "front.png", lambda ax: strategy_obj.plot(result, ax))
-    if as_json:
-        print_json(report)
-        return
-    print_search(report)
-    console.print(f"wrote {json_path} and {png_path} ({seconds:.1f} s)")
+    return result, problem, time.perf_counter() - started
 
 
 def search_report(result, problem, options: dict, dataset: str, data_dir) -> dict[str, Any]:

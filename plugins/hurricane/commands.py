@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from hwnas import interrupt
 from hwnas.cli.common import JsonFlag, OptionList, console, load_space, parse_options, print_json
 from hwnas.errors import HwnasError
 from hwnas.progress import progress_bar
@@ -119,6 +120,8 @@ def train(
         checkpoint_every=checkpoint_every,
     )
     started = init_distributed()
+    if resume and checkpoint_every:
+        interrupt.state_kept(f"checkpoint {checkpoint} (written every {checkpoint_every} steps)")
     try:
         rank, size = world()
         supernet = Supernet(space, seed=seed)
@@ -130,7 +133,7 @@ def train(
             "train_images": len(train_split),
         }
         label = f"supernet ({size} rank{'s' if size > 1 else ''})"
-        with progress_bar(label=label, transient=True, terminal_only=False) as bar:
+        with progress_bar(show, label=label, transient=True, terminal_only=False) as bar:
             task = bar.add_task("train", total=None, visible=show)
 
             def report(done: int, total: int) -> None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
+from hwnas import interrupt
 from hwnas.cli.common import (
     ConfigOption,
     JsonFlag,
@@ -53,19 +56,42 @@ def generate(
     options = target_options(cfg, target, parse_options(target_option))
     probe_target(target, options)  # unknown, unavailable or recorded: before the store exists
     latency_store = LatencyStore(profile_setting(cfg, "store", store, None) or default_store())
-    generated, _ = build_generated_space(
-        target,
-        options,
-        space,
-        latency_store,
-        alpha,
-        p,
-        explore,
-        measure,
-        calibrate,
-        progress and not as_json,
-    )
-    path = generated.save(out or Path("runs") / f"space-{target}-{space.profile.name}.json")
+    path = out or Path("runs") / f"space-{target}-{space.profile.name}.json"
+    identity = {
+        "target": target,
+        "options": options,
+        "space": space.options,
+        "alpha": alpha,
+        "p": p,
+        "explore": explore,
+        "measure": measure,
+        "calibrate": calibrate,
+        "store": str(latency_store.path),
+    }
+    spent = _spent_before(path, identity) if measure is not None else 0
+    try:
+        generated, _ = build_generated_space(
+            target,
+            options,
+            space,
+            latency_store,
+            alpha,
+            p,
+            explore,
+            None if measure is None else max(0, measure - spent),
+            calibrate,
+            progress and not as_json,
+        )
+    except interrupt.Interrupted:
+        if measure is not None:  # what this command measured counts against --measure next time
+            kept = spent + interrupt.kept_measurements(latency_store.path)
+            _partial(path).parent.mkdir(parents=True, exist_ok=True)
+            _partial(path).write_text(
+                json.dumps({"identity": identity, "measured": kept}, default=str)
+            )
+        raise
+    _partial(path).unlink(missing_ok=True)
+    path = generated.save(path)
     data = generated.to_dict()
     data["path"] = str(path)
     if as_json:
@@ -73,6 +99,27 @@ def generate(
         return
     print_generated(data)
     console.print(f"wrote {path}")
+
+
+def _partial(path: Path) -> Path:
+    """Where an interrupted ``--measure N`` run notes how much of N it spent."""
+    return path.with_name(path.name + ".partial.json")
+
+
+def _spent_before(path: Path, identity: dict[str, Any]) -> int:
+    """Measurements an interrupted run of this same command made (0 if none or another one)."""
+    try:
+        data = json.loads(_partial(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return 0
+    if data.get("identity") != json.loads(json.dumps(identity, default=str)):
+        return 0
+    spent = int(data.get("measured", 0))
+    Console(stderr=True).print(
+        f"resuming: {spent} of --measure's workloads were measured before the interrupt",
+        highlight=False,
+    )
+    return spent
 
 
 def print_generated(data: dict[str, Any]) -> None:

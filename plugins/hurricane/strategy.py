@@ -23,7 +23,7 @@ chance), or at ``max_steps``.
 The iterations a stage needs are therefore measured, not set. Everything is
 saved in ``workdir`` (the ``--out`` folder): the generated space, supernet
 weights, chunk checkpoints and stage results; a rerun resumes where the last
-one stopped.
+one stopped (``fresh``, i.e. ``hwnas search --fresh``, starts over).
 """
 
 from __future__ import annotations
@@ -38,11 +38,22 @@ from typing import Any
 
 import numpy as np
 
+from hwnas import interrupt
 from hwnas.errors import HwnasError
 from hwnas.files import read_json_file
 from hwnas.problem import BudgetExhausted, Evaluation, Problem
 from hwnas.spaces.hurricane.space import HurricaneSpace
 from hwnas.strategy import SearchResult, Strategy
+
+# What a run leaves in its workdir to resume from (``fresh`` removes them first).
+STATE_FILES = (
+    "space.json",
+    "stage*.json",
+    "stage*.pt",
+    "scratch.json",
+    "winner.pt",
+    "winner*.onnx",
+)
 
 
 @dataclass
@@ -107,6 +118,7 @@ class Hurricane(Strategy):
         bn_images: int = 128,
         threads: int | None = None,
         show_progress: bool = True,
+        fresh: bool = False,
     ) -> None:
         if t < 0:
             raise HwnasError(f"hurricane: t must be >= 0, got {t}", "e.g. -s t=8 (0 = one stage)")
@@ -130,6 +142,7 @@ class Hurricane(Strategy):
         self.val_images, self.bn_images = int(val_images), int(bn_images)
         self.threads = threads
         self.show_progress = show_progress
+        self.fresh = bool(fresh)
         self._extra: dict[str, Any] = {}
         self._last_stage: list[Evaluation] = []
 
@@ -156,6 +169,10 @@ class Hurricane(Strategy):
             )
         workdir = self.workdir or Path("runs") / "hurricane"
         workdir.mkdir(parents=True, exist_ok=True)
+        if self.fresh:
+            for pattern in STATE_FILES:
+                for old in workdir.glob(pattern):
+                    old.unlink()
         images = load_for_space(space, self.data_dir)
         self._known = len(
             live["store"].keys(probe_target(live["target"], live["options"]).fingerprint_key)
@@ -314,7 +331,8 @@ class Hurricane(Strategy):
         )
         self._last_stage = problem.history[first:]  # counted in the problem by Problem.child
         self._result_accuracy = stage_problem.accuracy  # the front is judged by the last supernet
-        done.write_text(json.dumps(asdict(report)) + "\n", encoding="utf-8")
+        with interrupt.deferred():
+            done.write_text(json.dumps(asdict(report)) + "\n", encoding="utf-8")
         return report, list(best.arch.choices)
 
     def _stage_problem(self, problem, number, gspace, choices, supernet, train, val):
@@ -393,9 +411,10 @@ class Hurricane(Strategy):
                 state["seconds"] += stats.seconds
                 state["chunks"] += 1
                 state["panel"].append(accuracy)
-                save_weights(supernet, workdir / f"stage{number}-chunk-done.pt")
-                progress_path.write_text(json.dumps(state) + "\n", encoding="utf-8")
-                checkpoint.unlink(missing_ok=True)
+                with interrupt.deferred():  # weights and the record of them change together
+                    save_weights(supernet, workdir / f"stage{number}-chunk-done.pt")
+                    progress_path.write_text(json.dumps(state) + "\n", encoding="utf-8")
+                    checkpoint.unlink(missing_ok=True)
                 bar.note(f"panel accuracy {accuracy:.1f}%")
         return state
 
@@ -430,8 +449,9 @@ class Hurricane(Strategy):
                 "images": result.images,
                 "seconds": result.seconds,
             }
-            save_weights(result.model, workdir / "winner.pt")
-            scratch_path.write_text(json.dumps(scratch) + "\n", encoding="utf-8")
+            with interrupt.deferred():
+                save_weights(result.model, workdir / "winner.pt")
+                scratch_path.write_text(json.dumps(scratch) + "\n", encoding="utf-8")
         files = export_winner(
             space, arch, workdir, live["target"], live["options"], workdir / "winner.pt"
         )

@@ -58,6 +58,9 @@ Options (``-s KEY=VALUE``), defaults in brackets:
   Problem's latency limit when set; ``none``: train only];
 - files and running: ``model`` path of the generator file
   [``workdir``/generator.pt when ``hwnas search --out`` is given, else none];
+  an interrupted run's ``model`` file (same options, seed and allowance) is
+  resumed automatically, its evaluations counted in this run's history
+  (``fresh``, i.e. ``hwnas search --fresh``: train anew);
   ``resume`` a generator file to continue training from; ``checkpoint_every``
   iterations [250]; ``threads`` torch threads [1]; ``progress`` [when stderr
   is a terminal].
@@ -186,6 +189,7 @@ class PNAG(Strategy):
         checkpoint_every: int = 250,
         threads: int = 1,
         progress: bool | None = None,
+        fresh: bool = False,
     ) -> None:
         from hwnas.plugins.pnag.train import PNAGConfig
 
@@ -233,6 +237,8 @@ class PNAG(Strategy):
             Path(model) if model else (Path(workdir) / GENERATOR_FILE if workdir else None)
         )
         self.resume = Path(resume) if resume else None
+        self.fresh = bool(fresh)
+        self._sources: list[str] = []  # latency source of each training evaluation
         self.checkpoint_every = int(checkpoint_every)
         self.threads = int(threads)
         self.progress = sys.stderr.isatty() if progress is None else bool(progress)
@@ -280,14 +286,17 @@ class PNAG(Strategy):
         mask, probes = choice_mask(problem.space, problem.latency, np.random.default_rng(seed))
         started = time.perf_counter()
         resumed_from = None
-        if self.resume is not None:
-            self.trainer = self._resume(problem, train_evals)
+        self._sources = []
+        checkpoint = self.resume or self._own_checkpoint(train_evals, seed)
+        if checkpoint is not None:
+            self.trainer = self._resume(problem, train_evals, checkpoint)
             resumed_from = self.trainer.iteration
         else:
             self.trainer = Trainer(problem.space, self.config, train_evals, seed, mask)
 
         def evaluate(arch: Architecture) -> tuple[float, float]:
             e = problem.evaluate(arch)
+            self._sources.append(e.latency_source)
             return e.latency_ms, e.accuracy
 
         with self._progress_bar() as (bar, task):
@@ -331,16 +340,43 @@ class PNAG(Strategy):
 
         return bar()
 
-    def _resume(self, problem: Problem, train_evals: int):
+    def _own_checkpoint(self, train_evals: int, seed: int) -> Path | None:
+        """The generator file of an interrupted run of this very search, if ``model`` holds one.
+
+        Only a file whose training state has this configuration, seed and
+        training allowance is resumed; anything else is trained anew (and
+        overwritten), as is everything with ``fresh``.
+        """
+        import json
+        from dataclasses import asdict
+
+        from hwnas.plugins.pnag.model_file import load_generator
+
+        path = self.model_path
+        if self.fresh or path is None or not path.is_file():
+            return None
+        training = load_generator(path).training
+        if training is None:
+            return None
+        config = json.loads(json.dumps(asdict(self.config)))
+        same = (
+            json.loads(training["config"]) == config
+            and int(training["seed"]) == seed
+            and int(training["evals"]) == train_evals
+        )
+        return path if same else None
+
+    def _resume(self, problem: Problem, train_evals: int, path: Path):
         from hwnas.plugins.pnag.model_file import load_generator
         from hwnas.plugins.pnag.train import Trainer
+        from hwnas.problem import Evaluation
 
-        model = load_generator(self.resume)
+        model = load_generator(path)
         model.check_space(problem.space)
         model.check_target(problem.latency.name, problem.latency.fingerprint())
         if model.training is None:
             raise HwnasError(
-                f"generator file {self.resume} holds no training state",
+                f"generator file {path} holds no training state",
                 "resume from a file written by hwnas search --strategy pnag",
             )
         trainer = Trainer.from_state(
@@ -349,6 +385,20 @@ class PNAG(Strategy):
             evals=max(int(model.training["evaluations"]), train_evals),
             iterations=max(self.config.iterations, int(model.training["iteration"])),
         )
+        print(
+            f"resuming pnag from {path} (iteration {trainer.iteration}, "
+            f"{trainer.evaluations} evaluations)",
+            file=sys.stderr,
+        )
+        # The evaluations made before the checkpoint count in this run's history and budget.
+        sources = list(model.summary.get("latency_sources") or [])
+        for i, (tokens, lat, acc) in enumerate(
+            zip(trainer.tokens, trainer.lat, trainer.acc, strict=True)
+        ):
+            source = sources[i] if i < len(sources) else "resumed"
+            arch = trainer.encoder.arch(tokens)
+            problem.record(Evaluation(arch, float(lat), source, float(acc), i), notify=False)
+            self._sources.append(source)
         return trainer
 
     def _save(self, trainer, problem: Problem, seconds: float | None = None) -> None:
@@ -367,6 +417,7 @@ class PNAG(Strategy):
                 "train_seconds": seconds,
                 "refresh_log": [vars(e) for e in trainer.log],
                 "seed": problem.seed,
+                "latency_sources": self._sources[: trainer.evaluations],
             },
             training=trainer.state_dict(),
         )
