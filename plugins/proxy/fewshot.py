@@ -49,8 +49,10 @@ fitted.
 **Expected SRCC.** Every fit reports ``expected_srcc``: the Spearman SRCC of
 the chosen model's leave-one-out predictions with the samples, and a 95 %
 interval, the union of the percentile bootstrap over the samples and the
-Fisher z interval (the bootstrap alone covered the true SRCC in only 79-93 %
-of the leave-one-device-out fits; the benchmark prints each one's coverage).
+Fisher z interval. It is optimistic: on the leave-one-device-out fits it
+covers the true SRCC in 76-93 % of fits, not 95 % (the benchmark prints the
+share), and the misses are true SRCCs below the interval (NB201, N=10: 19 %
+below, 1.5 % above).
 
 Figures: ``benchmarks/proxy_transfer.py`` part E (leave one device out over
 NB201's and FBNet's 27 settings, N = 5/10/20, same-run baselines) and part A
