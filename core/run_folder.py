@@ -22,7 +22,7 @@ from hwnas import interrupt
 from hwnas.errors import HwnasError
 
 RUN_FILE = "run.json"
-_created: dict[str, bool] = {}  # out folders whose run.json this process wrote -> made the folder
+_created: dict[str, Path | None] = {}  # out -> the topmost folder open_run made (None: none)
 
 
 def open_run(
@@ -64,7 +64,8 @@ def open_run(
         Console(stderr=True).print(f"resuming from {out}", highlight=False, soft_wrap=True)
     else:
         try:
-            _created[str(out)] = not out.exists()
+            missing = [f for f in (out, *out.parents) if not f.exists()]
+            _created[str(out)] = missing[-1] if missing else None  # the topmost folder made
             out.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(wanted, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         except OSError as exc:
@@ -83,11 +84,16 @@ def release_unused(out: Path) -> None:
     out = Path(out)
     if str(out) not in _created:
         return
-    made_folder = _created.pop(str(out))
+    top = _created.pop(str(out))
     if [p.name for p in out.iterdir()] == [RUN_FILE]:
         (out / RUN_FILE).unlink()
-        if made_folder:
-            out.rmdir()
+        if top is not None:  # remove the folders open_run made, up to the topmost
+            folder = out
+            while True:
+                folder.rmdir()
+                if folder == top:
+                    break
+                folder = folder.parent
 
 
 def _difference(previous: Any, wanted: dict[str, Any]) -> str:
