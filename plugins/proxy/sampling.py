@@ -21,8 +21,8 @@ latencies standardised per proxy.
 :func:`sampling_rule` (the strategy's ``sampling="auto"``) picks, for k
 samples, the rule with the higher leave-one-device-out mean over NB201's and
 FBNet's 27 settings at the nearest benchmarked N (part E of
-``benchmarks/proxy_transfer.py``): uniform at 5 (0.912 vs 0.907, mean of the
-two spaces), spread at 10 (0.950 vs 0.948), uniform at 20 (0.956 vs 0.952).
+``benchmarks/proxy_transfer.py``): uniform at 5 (0.919 vs 0.909, mean of the
+two spaces), spread at 10 (0.951 vs 0.950), uniform at 20 (0.959 vs 0.956).
 """
 
 from __future__ import annotations
