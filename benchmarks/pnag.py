@@ -123,6 +123,9 @@ def generate_budgets(strategy: PNAG, space, latency, accuracy, budgets, seed: in
             steps=strategy.refine,
             pool=strategy.pool,
             latency_of=strategy.latency_lookup(latency),
+            reach=strategy.reach,
+            above=strategy.above,
+            screen=strategy.screen,
         )
         for b in budgets
     ]
@@ -203,7 +206,8 @@ def nb201_run(truth, seed: int, evals: int, options: dict, with_evolution: bool)
                 "checked": g.checked,
                 "refined": g.refined,
                 "proposed": g.proposed,
-                "generation_ms": 1000 * g.seconds,
+                "generation_ms": 1000 * g.generation_seconds,
+                "evaluate_ms": 1000 * g.evaluate_seconds,
             },
             "true_best_test_accuracy": float(best),
         }

@@ -179,6 +179,9 @@ class PNAG(Strategy):
         checks: int = 3,
         refine: int = 0,
         pool: int = 8,
+        reach: int = 1,
+        above: int = 0,
+        screen: int = 0,
         generate: str | list[float] | None = None,
         model: str | None = None,
         workdir: str | None = None,
@@ -217,11 +220,16 @@ class PNAG(Strategy):
         ).validate()
         if int(samples) < 0 or int(checks) < 1:
             raise HwnasError("strategy pnag: samples must be >= 0 and checks >= 1")
-        if int(refine) < 0 or int(pool) < 1:
+        if min(int(refine), int(above), int(screen)) < 0 or min(int(pool), int(reach)) < 1:
             raise HwnasError(
-                f"strategy pnag: refine must be >= 0 and pool >= 1, got {refine}, {pool}",
-                "e.g. -s refine=40 -s pool=8",
+                "strategy pnag: refine, above and screen must be >= 0, pool and reach >= 1; "
+                f"got refine={refine}, pool={pool}, reach={reach}, above={above}, "
+                f"screen={screen}",
+                "e.g. -s refine=40 -s pool=8 -s reach=2",
             )
+        self.reach = int(reach)
+        self.above = int(above)
+        self.screen = int(screen)
         self.refine = int(refine)
         self.pool = int(pool)
         if int(threads) < 1 or int(checkpoint_every) < 0:
@@ -427,6 +435,9 @@ class PNAG(Strategy):
                     steps=self.refine,
                     pool=self.pool,
                     latency_of=self.latency_lookup(problem.latency),
+                    reach=self.reach,
+                    above=self.above,
+                    screen=self.screen,
                 )
             )
         return out
