@@ -50,11 +50,18 @@ class Generated:
     seconds: float
     refined: int = 0
     evaluate_seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    evaluate_cpu_seconds: float = 0.0
 
     @property
     def generation_seconds(self) -> float:
-        """Time spent generating, without the accuracy source's evaluations (``evaluate``)."""
+        """Wall time spent generating, without the accuracy source's evaluations (``evaluate``)."""
         return self.seconds - self.evaluate_seconds
+
+    @property
+    def generation_cpu_seconds(self) -> float:
+        """The same in this process's CPU time (what a loaded machine does not inflate)."""
+        return self.cpu_seconds - self.evaluate_cpu_seconds
 
 
 def propose(
@@ -104,7 +111,7 @@ def generate(
     ``steps`` refine evaluations follow (within ``limit`` too), their
     neighbours filtered by ``latency_of([arch]) -> [ms]`` when given.
     """
-    started = time.perf_counter()
+    started, started_cpu = time.perf_counter(), time.process_time()
     evaluate, clock = _timed(evaluate)
     candidates = propose(generator, evaluator, encoder, budget_ms, samples, rng)
     checked: list[tuple[Any, float]] = []
@@ -161,6 +168,8 @@ def generate(
         time.perf_counter() - started,
         refined,
         clock[0],
+        time.process_time() - started_cpu,
+        clock[1],
     )
 
 
@@ -170,14 +179,15 @@ def _numpy_rng(rng: torch.Generator | None) -> np.random.Generator:
 
 
 def _timed(evaluate: Callable[[Architecture], Any]) -> tuple[Callable[[Architecture], Any], list]:
-    """``evaluate`` that adds its own run time to the returned one-element list."""
-    clock = [0.0]
+    """``evaluate`` that adds its own wall and CPU time to the returned ``[wall, cpu]``."""
+    clock = [0.0, 0.0]
 
     def timed(arch: Architecture) -> Any:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         try:
             return evaluate(arch)
         finally:
             clock[0] += time.perf_counter() - t0
+            clock[1] += time.process_time() - c0
 
     return timed, clock

@@ -5,19 +5,28 @@ can land well below the budget. ``refine`` spends ``steps`` more (counted)
 accuracy evaluations on a best-first search under the budget B:
 
 1. the ``pool`` most accurate evaluated architectures within B (generation's
-   checks plus everything in the :class:`Archive`, e.g. the training data,
-   whose evaluations were counted when they were made) are the search front;
+   checks plus everything in the :class:`Archive`: the training data, whose
+   evaluations were counted when they were made, and the other budgets'
+   searches) are the search front;
 2. their one-position neighbours (allowed choices) that were not evaluated
-   yet and that the latency model places within B (``latency_of``: a table lookup
-   for tabulated models, not an evaluation; ``None`` keeps every neighbour)
-   are ranked by R(arch | B);
-3. the best-ranked one is evaluated (latency and accuracy, counted) and joins
-   the archive; repeat until ``steps`` evaluations are spent or no front
-   member has a neighbour left.
+   yet and that the latency model places within B (``latency_of``: a table
+   lookup for tabulated models, not an evaluation; ``None`` keeps every
+   neighbour) are the candidates; once a member's are used up, its changes at
+   up to ``reach`` positions are;
+3. candidates are ranked by R at the largest training budget
+   (:func:`scoring_budget`; R near B ranks what just fits below lighter
+   architectures), and the best one is evaluated (latency and accuracy,
+   counted) and joins the archive; repeat until ``steps`` evaluations are
+   spent or no candidate is left.
+
+Optional further sources take turns with the front: ``above`` archived
+members just over B (up to ``stretch`` x B), whose neighbours within B are
+candidates too, and ``screen`` uniformly drawn architectures (drawn once and
+shared by every budget) within B.
 
 The answer is then the most accurate evaluated architecture within B. An
 architecture is never evaluated twice: the archive remembers every result,
-across budgets.
+across budgets, and R's scores (R does not change during generation).
 """
 
 from __future__ import annotations
@@ -97,9 +106,9 @@ class Archive:
             self.lookups += len(missing)
         return [t for t in rows if self.latency_ms[t] <= budget_ms]
 
-    def scores(self, evaluator: Evaluator, rows: list[Tokens], at: torch.Tensor) -> list[float]:
+    def scores(self, evaluator: Evaluator, rows: list[Tokens], at: float) -> list[float]:
         """R(row | ``at``) for each row (remembered: R does not change during generation)."""
-        b = float(at[0])
+        b = float(at)
         missing = [t for t in dict.fromkeys(rows) if (b, t) not in self._scores]
         if missing:
             self._scores.update(
@@ -196,7 +205,7 @@ class _Search:
     def __init__(self, evaluator, archive: Archive, budget_ms: float, latency_of, reach: int):
         self.evaluator, self.archive, self.budget_ms = evaluator, archive, budget_ms
         self.latency_of, self.reach = latency_of, reach
-        self.at = torch.tensor([scoring_budget(evaluator, budget_ms, latency_of is not None)])
+        self.at = scoring_budget(evaluator, budget_ms, latency_of is not None)
         self.ranked: dict[Tokens, list[tuple[float, Tokens]]] = {}  # best last
         self.exhausted: set[Tokens] = set()
         self.level: dict[Tokens, int] = {}  # positions a member's candidates may change
@@ -264,8 +273,14 @@ def scoring_budget(evaluator: Evaluator, budget_ms: float, filtered: bool) -> fl
     return max(float(evaluator.budget.budgets.max()), float(budget_ms))
 
 
-def _scores(evaluator: Evaluator, encoder: Encoder, rows: list[Tokens], budget) -> list[float]:
+def _scores(evaluator: Evaluator, encoder: Encoder, rows: list[Tokens], at: float) -> list[float]:
     if not rows:
         return []
+    x = encoder.features(rows)
+    top = len(evaluator.budget.budgets) - 1
     with torch.no_grad():
-        return np.asarray(evaluator(encoder.features(rows), budget), dtype=float).tolist()
+        if at == float(evaluator.budget.budgets[top]):  # exactly g(b_K), no interpolation
+            out = evaluator.forward_at(x, torch.full((len(rows),), top, dtype=torch.long))
+        else:
+            out = evaluator(x, torch.tensor([at]))
+    return np.asarray(out, dtype=float).tolist()

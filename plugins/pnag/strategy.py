@@ -31,8 +31,10 @@ architecture for any budget B in its trained range by inference.
   evaluation budget allows); then a best-first local search under B
   (:mod:`hwnas.plugins.pnag.refine`, ``refine`` counted evaluations, off by default)
   walks from the most accurate architectures evaluated so far (training data
-  included) to their one-position neighbours within B, ranked by R(arch | B);
-  the most accurate evaluated architecture within B is the answer.
+  included, shared across budgets) to their neighbours that the latency model
+  places within B, ranked by R at the largest training budget (an accuracy
+  order once feasibility is settled); the most accurate evaluated
+  architecture within B is the answer.
 
 Options (``-s KEY=VALUE``), defaults in brackets:
 
@@ -51,11 +53,16 @@ Options (``-s KEY=VALUE``), defaults in brackets:
   ``evaluator_hidden`` [128]; ``evaluator_lr`` [3e-3]; ``evaluator_steps``
   [300]; ``refresh_steps`` [100];
 - generation: ``samples`` [100]; ``checks`` [3]; ``refine`` local-search
-  evaluations per budget [0: none; the
-  benchmark uses 40]; ``pool`` front size of that search
-  [8]; ``generate`` budgets (ms,
-  ``a,b,c``) to generate after training [the K training budgets, plus the
-  Problem's latency limit when set; ``none``: train only];
+  evaluations per budget [0: none; the benchmark uses 40; ``hwnas search``'s
+  default ``--evals 400`` over 11 budgets leaves room for about 10];
+  ``pool`` front size of that search [16]; ``reach`` positions a move may
+  change once a member's one-position moves are used up [2]; ``above``
+  members just over B (up to 1.5 B) whose neighbours within B compete too
+  [0]; ``screen`` uniformly drawn architectures (drawn once, shared by every
+  budget) whose members within B compete too [0]; the sources take turns;
+  ``generate`` budgets (ms, ``a,b,c``) to generate after training [the K
+  training budgets, plus the Problem's latency limit when set; ``none``:
+  train only];
 - files and running: ``model`` path of the generator file
   [``workdir``/generator.pt when ``hwnas search --out`` is given, else none];
   ``resume`` a generator file to continue training from; ``checkpoint_every``
@@ -64,8 +71,8 @@ Options (``-s KEY=VALUE``), defaults in brackets:
 
 ``hwnas search --strategy pnag`` defaults to ``--evals 400``. Evaluations:
 the Problem's budget is split into training (initial + refresh
-samples) and generation (``checks`` per generated budget, reserved up
-front). Latency-model queries that only find which choices the latency model
+samples) and generation (``checks`` + ``refine`` per generated budget,
+reserved up front). Latency-model queries that only find which choices the latency model
 can answer at all (e.g. the resolutions of ``ofa/note10``'s lookup table) are
 not evaluations; they are counted in ``result.extra["pnag"]["choice_probes"]``
 and skipped for live (measured) latency models. The strategy never reads
@@ -178,8 +185,8 @@ class PNAG(Strategy):
         samples: int = 100,
         checks: int = 3,
         refine: int = 0,
-        pool: int = 8,
-        reach: int = 1,
+        pool: int = 16,
+        reach: int = 2,
         above: int = 0,
         screen: int = 0,
         generate: str | list[float] | None = None,
