@@ -619,26 +619,35 @@ def main(argv: list[str] | None = None) -> int:
         "ofa_evals": args.ofa_evals,
     }
     started = time.perf_counter()
+
+    def save(done: str) -> None:
+        """Write the JSON after every part, so a long run keeps what it finished."""
+        report["parts_done"] = [*report.get("parts_done", []), done]
+        report["complete"] = set(report["parts_done"]) >= parts
+        report["seconds"] = time.perf_counter() - started
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(jsonable(report), indent=2) + "\n", encoding="utf-8")
+
     try:
         if "nb201" in parts:
             report["nb201"] = nb201_part(
                 devices, args.seeds, args.evals, options, console, err.print, args.data_dir
             )
+            save("nb201")
         if "k" in parts:
             ks = [int(k) for k in args.ks.split(",")]
             report["k"] = k_part(
                 devices, args.seeds, args.evals, options, ks, console, err.print, args.data_dir
             )
+            save("k")
         if "ofa" in parts:
             report["ofa"] = ofa_part(
                 args.seeds, args.ofa_evals, given, console, err.print, args.data_dir
             )
+            save("ofa")
     except HwnasError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         return 2
-    report["seconds"] = time.perf_counter() - started
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(jsonable(report), indent=2) + "\n", encoding="utf-8")
     console.print(f"wrote {args.out} ({report['seconds']:.0f} s)")
     return 0
 
