@@ -14,7 +14,10 @@ A. **NB201, ground truth** (devices raspi4, pixel3, eyeriss by default; seeds
    accurate architectures evaluated so far, training data included; one
    archive across the 7 budgets, so nothing is evaluated twice; candidate
    latencies are read from the table without counting, their number is in
-   the JSON as ``uncounted_latency_lookups``); every new evaluation counts.
+   the JSON as ``uncounted_latency_lookups``; front of ``pool`` = 16,
+   two-position moves once a member's one-position moves are used up,
+   candidates ranked by R at the largest training budget); every new
+   evaluation counts.
    For each budget: the generated architecture's
    latency, whether it meets the budget, and its regret = true best test
    accuracy under the budget - its test accuracy (``c10_test_acc``). Next to
@@ -23,7 +26,10 @@ A. **NB201, ground truth** (devices raspi4, pixel3, eyeriss by default; seeds
    budget with round(PNAG's total evaluations / 7) evaluations, so both use
    the same total; its pick is its most accurate (validation) feasible
    evaluation. Generation time per budget is measured in process (tables
-   loaded).
+   loaded): wall time without the time spent inside the accuracy source's
+   evaluations (``generation_ms``; the table prints median/max), the same
+   span in process CPU time (``generation_cpu_ms``) and, in the JSON, the
+   end-to-end wall time (``end_to_end_ms``).
 B. **Effect of K** (2, 5, 10 training budgets) on the mean regret at the 5
    quantile budgets, same devices, seeds and evaluations.
 C. **OFA MobileNetV3 x Samsung Note10** (``ofa/note10`` lookup table, accuracy
