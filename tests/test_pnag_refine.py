@@ -229,3 +229,18 @@ def test_generation_time_leaves_out_the_accuracy_sources_evaluations(truth, setu
     assert g.evaluate_seconds >= 0.01 * n
     assert g.generation_seconds == pytest.approx(g.seconds - g.evaluate_seconds)
     assert g.generation_seconds < g.seconds - 0.01 * (n - 1)
+
+
+def test_strategy_refine_reserves_counts_and_answers_the_best_evaluated_within_budget(truth):
+    fast = {"iterations": 40, "evaluator_steps": 40, "refresh_steps": 10, "refresh": 10}
+    problem = Problem(truth.space, truth.latency, truth.accuracy, budget=120, seed=0)
+    strategy = PNAG(refine=6, generate="14,25", progress=False, **fast)
+    result = strategy.search(problem)
+    info = result.extra["pnag"]
+    assert result.evaluations == problem.evaluations <= 120
+    assert info["train_evaluations"] + info["generation_evaluations"] == problem.evaluations
+    assert info["train_evaluations"] <= 120 - (3 + 6) * 2  # checks + refine reserved up front
+    assert [g["refined"] for g in info["generated"]] == [6, 6]
+    for g in info["generated"]:
+        within = [e.accuracy for e in problem.history if e.latency_ms <= g["budget_ms"]]
+        assert g["met"] and g["accuracy"] == max(within)
