@@ -87,8 +87,10 @@ MID_QUANTILES = (0.275, 0.725)
 PAPER_MOBILE_MS = (80, 110, 140, 170, 200)
 UNLIMITED = 10**9
 #: PNAG options of parts A and B unless ``-s`` overrides them: 40 local-search evaluations
-#: per budget (part C keeps refine off: OFA's neighbourhoods make it take about 1 s per budget)
-DEFAULT_OPTIONS = {"refine": 40}
+#: per budget, front of 16, two-position moves once one-position moves are used up (the
+#: strategy's defaults, spelled out for the JSON; part C keeps refine off: OFA's
+#: neighbourhoods make it take about 1 s per budget)
+DEFAULT_OPTIONS = {"refine": 40, "pool": 16, "reach": 2}
 
 
 # ---------------------------------------------------------------------------
