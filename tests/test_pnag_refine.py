@@ -232,7 +232,7 @@ def test_generation_time_leaves_out_the_accuracy_sources_evaluations(truth, setu
 
 
 def test_strategy_refine_reserves_counts_and_answers_the_best_evaluated_within_budget(truth):
-    fast = {"iterations": 40, "evaluator_steps": 40, "refresh_steps": 10, "refresh": 10}
+    fast = {"iterations": 40, "evaluator_steps": 40, "refresh_steps": 10}
     problem = Problem(truth.space, truth.latency, truth.accuracy, budget=120, seed=0)
     strategy = PNAG(refine=6, generate="14,25", progress=False, **fast)
     result = strategy.search(problem)
