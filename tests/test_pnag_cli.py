@@ -111,6 +111,29 @@ def test_generate_answers_budgets_in_range_quickly(trained, monkeypatch, capsys)
     assert out["evaluations"] == sum(r["evaluated"] for r in out["generated"])
 
 
+def test_generate_with_refine_counts_its_evaluations_and_never_answers_worse(
+    trained, monkeypatch, capsys
+):
+    from hwnas.plugins.pnag.model_file import load_generator
+
+    lo, hi = load_generator(trained / "generator.pt").budget_range
+    budgets = ",".join(f"{lo + f * (hi - lo)}" for f in (0.35, 0.7))
+    base = ("generate", "--model", str(trained / "generator.pt"), "--budgets", budgets, "--json")
+    plain = json.loads(hwnas_in_process(base, monkeypatch, capsys).stdout)
+    done = hwnas_in_process((*base, "--refine", "10"), monkeypatch, capsys)
+    assert done.returncode == 0, done.stderr
+    refined = json.loads(done.stdout)
+    rows = refined["generated"]
+    assert [r["refined"] for r in rows] == [10, 10]
+    # checks of architectures the training data holds are not evaluated again
+    assert refined["evaluations"] <= sum(r["evaluated"] + r["refined"] for r in rows)
+    assert refined["evaluations"] >= 20
+    for a, b in zip(plain["generated"], rows, strict=True):
+        assert b["met"] and b["latency_ms"] <= b["budget_ms"]
+        assert b["accuracy"] >= a["accuracy"] if a["met"] else True
+        assert b["generation_ms"] > 0 and b["evaluate_ms"] > 0
+
+
 def test_generate_bad_input_is_one_line_and_exit_2(trained, tmp_path, monkeypatch, capsys):
     from hwnas.plugins.pnag.model_file import load_generator
 
@@ -134,6 +157,7 @@ def test_generate_bad_input_is_one_line_and_exit_2(trained, tmp_path, monkeypatc
         (("--model", str(tmp_path / "foreign.pt"), "--budget-ms", "5"), ("not a PNAG",)),
         (("--model", str(model)), ("no latency budget",)),
         (("--model", str(model), "--budgets", "5,x"), ("bad budget 'x'",)),
+        (("--model", str(model), "--budget-ms", f"{hi}", "--refine", "-1"), ("--refine must",)),
     ]
     # the first as a real process, the rest through the same entry point in this process
     results = [hwnas("generate", *cases[0][0])]

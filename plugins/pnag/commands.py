@@ -98,6 +98,18 @@ def warm_up(gen, encoder, latency, accuracy, n: int = 20) -> None:
             continue
 
 
+def start_archive(gen, encoder):
+    """An archive of the file's training evaluations (empty when it holds no training state)."""
+    from hwnas.plugins.pnag.refine import Archive
+
+    archive = Archive(encoder, gen.generator.mask_rows())
+    data = gen.training or {}
+    if "tokens" in data:
+        rows = [tuple(int(v) for v in r) for r in data["tokens"].tolist()]
+        archive.extend(rows, data["lat"].tolist(), data["acc"].tolist(), "training")
+    return archive
+
+
 def generate_command(
     model: Annotated[
         Path, typer.Option("--model", help="Generator file written by --strategy pnag.")
@@ -118,6 +130,17 @@ def generate_command(
     checks: Annotated[
         int, typer.Option(help="Top-ranked candidates evaluated per budget (more if none fits).")
     ] = 3,
+    refine: Annotated[
+        int,
+        typer.Option(
+            help="Local-search evaluations per budget after the checks (0: none); they start "
+            "from the file's training data when it holds some."
+        ),
+    ] = 0,
+    pool: Annotated[int, typer.Option(help="Front size of the local search.")] = 16,
+    reach: Annotated[
+        int, typer.Option(help="Positions a local-search move may change once one is exhausted.")
+    ] = 2,
     seed: Annotated[int, typer.Option(help="Random seed of the sampling.")] = 0,
     data_dir: Annotated[
         Path | None, typer.Option("--data-dir", help="Measured data (default $HWNAS_DATA).")
@@ -137,6 +160,11 @@ def generate_command(
     values = _budgets(budget_ms, budgets)
     if samples < 0 or checks < 1 or threads < 1:
         raise HwnasError("--samples must be >= 0, --checks and --threads >= 1")
+    if refine < 0 or pool < 1 or reach < 1:
+        raise HwnasError(
+            f"--refine must be >= 0, --pool and --reach >= 1 (got {refine}, {pool}, {reach})",
+            "e.g. --refine 40 --pool 16 --reach 2",
+        )
     torch.set_num_threads(threads)
     started = time.perf_counter()
     gen, search_space, latency, accuracy = load_runtime(model, space, target, data_dir, store)
@@ -147,8 +175,25 @@ def generate_command(
     warm_up(gen, encoder, latency, accuracy)
     load_ms = 1000 * (time.perf_counter() - started)
     rng = torch.Generator().manual_seed(seed)
+    archive = start_archive(gen, encoder) if refine > 0 else None
+    from hwnas.plugins.pnag.strategy import PNAG
+
     results = [
-        generate(gen.generator, gen.evaluator, encoder, b, problem.evaluate, samples, checks, rng)
+        generate(
+            gen.generator,
+            gen.evaluator,
+            encoder,
+            b,
+            problem.evaluate,
+            samples,
+            checks,
+            rng,
+            archive=archive,
+            steps=refine,
+            pool=pool,
+            latency_of=PNAG.latency_lookup(latency),
+            reach=reach,
+        )
         for b in values
     ]
     report_acc = getattr(accuracy, "report_accuracy", None)
@@ -163,7 +208,9 @@ def generate_command(
             "accuracy": g.accuracy,
             "candidates": g.proposed,
             "evaluated": g.checked,
-            "generation_ms": 1000 * g.seconds,
+            "refined": g.refined,
+            "generation_ms": 1000 * g.generation_seconds,
+            "evaluate_ms": 1000 * g.evaluate_seconds,
         }
         if report_acc is not None and getattr(accuracy, "report_column", None):
             row["report_accuracy"] = report_acc(g.arch)
@@ -203,7 +250,8 @@ def print_generated(out: dict[str, Any]) -> None:
         "architecture",
         box=box.SIMPLE_HEAD,
         title=f"PNAG on {out['target']} ({out['space']}), trained range {lo:.4g}-{hi:.4g} ms",
-        caption=f"accuracy: {out['search_accuracy']}"
+        caption=f"accuracy: {out['search_accuracy']}; evaluated: checked/candidates "
+        "(+ local search); gen ms leaves out the evaluations' own time"
         + (f"; report acc: {out['report_accuracy']}" if has_report else ""),
     )
     for r in out["generated"]:
@@ -214,7 +262,8 @@ def print_generated(out: dict[str, Any]) -> None:
             "yes" if r["met"] else "[red]no[/red]",
             f"{r['accuracy']:.2f}",
             *([f"{r['report_accuracy']:.2f}"] if has_report else []),
-            f"{r['evaluated']}/{r['candidates']}",
+            f"{r['evaluated']}/{r['candidates']}"
+            + (f" +{r['refined']}" if r.get("refined") else ""),
             f"{r['generation_ms']:.1f}",
             r["arch"],
         )

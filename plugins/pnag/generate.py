@@ -49,6 +49,19 @@ class Generated:
     checked: int
     seconds: float
     refined: int = 0
+    evaluate_seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    evaluate_cpu_seconds: float = 0.0
+
+    @property
+    def generation_seconds(self) -> float:
+        """Wall time spent generating, without the accuracy source's evaluations (``evaluate``)."""
+        return self.seconds - self.evaluate_seconds
+
+    @property
+    def generation_cpu_seconds(self) -> float:
+        """The same in this process's CPU time (what a loaded machine does not inflate)."""
+        return self.cpu_seconds - self.evaluate_cpu_seconds
 
 
 def propose(
@@ -86,6 +99,9 @@ def generate(
     steps: int = 0,
     pool: int = 8,
     latency_of: Callable[[list[Architecture]], list[float]] | None = None,
+    reach: int = 1,
+    above: int = 0,
+    screen: int = 0,
 ) -> Generated:
     """The architecture for ``budget_ms`` (see the module docstring); timed end to end.
 
@@ -95,7 +111,8 @@ def generate(
     ``steps`` refine evaluations follow (within ``limit`` too), their
     neighbours filtered by ``latency_of([arch]) -> [ms]`` when given.
     """
-    started = time.perf_counter()
+    started, started_cpu = time.perf_counter(), time.process_time()
+    evaluate, clock = _timed(evaluate)
     candidates = propose(generator, evaluator, encoder, budget_ms, samples, rng)
     checked: list[tuple[Any, float]] = []
     spent_before = 0
@@ -119,7 +136,19 @@ def generate(
     if archive is not None:
         if limit is not None:
             steps = min(steps, max(limit - spent_before, 0))
-        refined = refine(evaluator, archive, budget_ms, evaluate, steps, pool, latency_of)
+        refined = refine(
+            evaluator,
+            archive,
+            budget_ms,
+            evaluate,
+            steps,
+            pool,
+            latency_of,
+            reach,
+            above,
+            screen=screen,
+            rng=_numpy_rng(rng) if screen > 0 else None,
+        )
         found = archive.best_within(budget_ms)
         if found is not None and (not feasible or found.accuracy > best.accuracy):
             best, feasible = found, [found]
@@ -138,4 +167,27 @@ def generate(
         len(checked),
         time.perf_counter() - started,
         refined,
+        clock[0],
+        time.process_time() - started_cpu,
+        clock[1],
     )
+
+
+def _numpy_rng(rng: torch.Generator | None) -> np.random.Generator:
+    """A numpy generator seeded from ``rng`` (one draw), for the screened architectures."""
+    return np.random.default_rng(int(torch.randint(2**31 - 1, (1,), generator=rng)))
+
+
+def _timed(evaluate: Callable[[Architecture], Any]) -> tuple[Callable[[Architecture], Any], list]:
+    """``evaluate`` that adds its own wall and CPU time to the returned ``[wall, cpu]``."""
+    clock = [0.0, 0.0]
+
+    def timed(arch: Architecture) -> Any:
+        t0, c0 = time.perf_counter(), time.process_time()
+        try:
+            return evaluate(arch)
+        finally:
+            clock[0] += time.perf_counter() - t0
+            clock[1] += time.process_time() - c0
+
+    return timed, clock

@@ -5,19 +5,28 @@ can land well below the budget. ``refine`` spends ``steps`` more (counted)
 accuracy evaluations on a best-first search under the budget B:
 
 1. the ``pool`` most accurate evaluated architectures within B (generation's
-   checks plus everything in the :class:`Archive`, e.g. the training data,
-   whose evaluations were counted when they were made) are the search front;
+   checks plus everything in the :class:`Archive`: the training data, whose
+   evaluations were counted when they were made, and the other budgets'
+   searches) are the search front;
 2. their one-position neighbours (allowed choices) that were not evaluated
-   yet and that the latency model places within B (``latency_of``: a table lookup
-   for tabulated models, not an evaluation; ``None`` keeps every neighbour)
-   are ranked by R(arch | B);
-3. the best-ranked one is evaluated (latency and accuracy, counted) and joins
-   the archive; repeat until ``steps`` evaluations are spent or no front
-   member has a neighbour left.
+   yet and that the latency model places within B (``latency_of``: a table
+   lookup for tabulated models, not an evaluation; ``None`` keeps every
+   neighbour) are the candidates; once a member's are used up, its changes at
+   up to ``reach`` positions are;
+3. candidates are ranked by R at the largest training budget
+   (:func:`scoring_budget`; R near B ranks what just fits below lighter
+   architectures), and the best one is evaluated (latency and accuracy,
+   counted) and joins the archive; repeat until ``steps`` evaluations are
+   spent or no candidate is left.
+
+Optional further sources take turns with the front: ``above`` archived
+members just over B (up to ``stretch`` x B), whose neighbours within B are
+candidates too, and ``screen`` uniformly drawn architectures (drawn once and
+shared by every budget) within B.
 
 The answer is then the most accurate evaluated architecture within B. An
 architecture is never evaluated twice: the archive remembers every result,
-across budgets.
+across budgets, and R's scores (R does not change during generation).
 """
 
 from __future__ import annotations
@@ -32,9 +41,12 @@ import torch
 
 from hwnas.plugins.pnag.encoding import Encoder
 from hwnas.plugins.pnag.evaluator import Evaluator
+from hwnas.plugins.pnag.train import random_tokens
 from hwnas.space import Architecture
 
 Tokens = tuple[int, ...]
+#: the key of the screened random architectures among the search's candidate lists
+SCREEN: Tokens = ()
 #: ``[arch] -> [latency ms]`` from the latency model (a table lookup, not an evaluation)
 LatencyOf = Callable[[list[Architecture]], list[float]]
 
@@ -58,6 +70,8 @@ class Archive:
         self.known: dict[Tokens, Any] = {}
         self.latency_ms: dict[Tokens, float] = {}
         self.lookups = 0
+        self._scores: dict[tuple[float, Tokens], float] = {}
+        self.screened: list[Tokens] = []
 
     def __len__(self) -> int:
         return len(self.known)
@@ -92,17 +106,48 @@ class Archive:
             self.lookups += len(missing)
         return [t for t in rows if self.latency_ms[t] <= budget_ms]
 
+    def scores(self, evaluator: Evaluator, rows: list[Tokens], at: float) -> list[float]:
+        """R(row | ``at``) for each row (remembered: R does not change during generation)."""
+        b = float(at)
+        missing = [t for t in dict.fromkeys(rows) if (b, t) not in self._scores]
+        if missing:
+            self._scores.update(
+                zip(
+                    ((b, t) for t in missing),
+                    _scores(evaluator, self.encoder, missing, at),
+                    strict=True,
+                )
+            )
+        return [self._scores[(b, t)] for t in rows]
+
+    def screen(self, n: int, rng: np.random.Generator) -> list[Tokens]:
+        """``n`` uniformly drawn architectures, drawn once and shared by every budget."""
+        while len(self.screened) < n:
+            self.screened.append(random_tokens(self.encoder.vocab, self.mask, rng))
+        return self.screened[:n]
+
     def best_within(self, budget_ms: float) -> Any | None:
         """The most accurate archived architecture within ``budget_ms`` (None when none is)."""
         feasible = [e for e in self.known.values() if e.latency_ms <= budget_ms]
         return max(feasible, key=lambda e: e.accuracy) if feasible else None
 
-    def neighbours(self, tokens: Tokens) -> list[Tokens]:
-        """One-position changes of ``tokens`` among the allowed choices."""
+    def neighbours(self, tokens: Tokens, reach: int = 1) -> list[Tokens]:
+        """Changes of ``tokens`` at 1..``reach`` positions among the allowed choices."""
+        out: list[Tokens] = []
+        level = [tuple(tokens)]
+        for _ in range(max(reach, 1)):
+            level = [n for t in level for n in self._one(t, tokens)]
+            out.extend(level)
+        return list(dict.fromkeys(out))
+
+    def _one(self, tokens: Tokens, origin: Tokens) -> list[Tokens]:
+        """One more changed position of ``tokens``, after the last one changed from ``origin``."""
+        changed = [i for i, (a, b) in enumerate(zip(tokens, origin, strict=True)) if a != b]
+        start = changed[-1] + 1 if changed else 0
         out = []
-        for i, v in enumerate(self.encoder.vocab):
-            for c in range(v):
-                if c != tokens[i] and (self.mask is None or self.mask[i][c]):
+        for i in range(start, len(tokens)):
+            for c in range(self.encoder.vocab[i]):
+                if c != origin[i] and (self.mask is None or self.mask[i][c]):
                     out.append((*tokens[:i], c, *tokens[i + 1 :]))
         return out
 
@@ -115,6 +160,11 @@ def refine(
     steps: int,
     pool: int = 8,
     latency_of: LatencyOf | None = None,
+    reach: int = 1,
+    above: int = 0,
+    stretch: float = 1.5,
+    screen: int = 0,
+    rng: np.random.Generator | None = None,
 ) -> int:
     """Best-first search under ``budget_ms`` (module docstring); returns evaluations spent."""
     if steps <= 0:
@@ -122,33 +172,24 @@ def refine(
     front = sorted(
         ((-e.accuracy, t) for t, e in archive.known.items() if e.latency_ms <= budget_ms),
     )
-    exhausted: set[Tokens] = set()
-    ranked: dict[Tokens, list[tuple[float, Tokens]]] = {}  # node -> candidates, best last
-    budget = torch.tensor([float(budget_ms)])
-    spent = 0
+    over = sorted(
+        (-e.accuracy, t)
+        for t, e in archive.known.items()
+        if budget_ms < e.latency_ms <= stretch * budget_ms
+    )
+    search = _Search(evaluator, archive, budget_ms, latency_of, reach)
+    screened = [(0.0, SCREEN)]
+    if screen > 0:
+        rng = rng if rng is not None else np.random.default_rng(0)
+        search.rank(SCREEN, list(dict.fromkeys(archive.screen(screen, rng))))
     evaluator.eval()
+    search.prefetch([t for _, t in front[:pool]] + [t for _, t in over[:above]])
+    spent = 0
     while spent < steps:
-        best: tuple[float, Tokens, Tokens] | None = None
-        members = 0
-        for _, node in front:
-            if members >= pool:
-                break
-            if node in exhausted:
-                continue
-            if node not in ranked:
-                fresh = [t for t in archive.neighbours(node) if t not in archive.known]
-                cands = archive.within(fresh, latency_of, budget_ms)
-                scores = _scores(evaluator, archive.encoder, cands, budget)
-                ranked[node] = sorted(zip(scores, cands, strict=True))
-            cands = ranked[node]
-            while cands and cands[-1][1] in archive.known:
-                cands.pop()
-            if not cands:
-                exhausted.add(node)
-                continue
-            members += 1
-            if best is None or cands[-1][0] > best[0]:
-                best = (cands[-1][0], cands[-1][1], node)
+        picks = [search.best(front, pool), search.best(over, above), search.best(screened, 1)]
+        live = [c for c in picks if c is not None]
+        # the sources take turns (R's scores favour one family of architectures)
+        best = live[spent % len(live)] if live else None
         if best is None:
             break
         e = archive.evaluate(best[1], evaluate)
@@ -158,8 +199,88 @@ def refine(
     return spent
 
 
-def _scores(evaluator: Evaluator, encoder: Encoder, rows: list[Tokens], budget) -> list[float]:
+class _Search:
+    """Ranked unevaluated neighbours within the budget, per front member (computed once)."""
+
+    def __init__(self, evaluator, archive: Archive, budget_ms: float, latency_of, reach: int):
+        self.evaluator, self.archive, self.budget_ms = evaluator, archive, budget_ms
+        self.latency_of, self.reach = latency_of, reach
+        self.at = scoring_budget(evaluator, budget_ms, latency_of is not None)
+        self.ranked: dict[Tokens, list[tuple[float, Tokens]]] = {}  # best last
+        self.exhausted: set[Tokens] = set()
+        self.level: dict[Tokens, int] = {}  # positions a member's candidates may change
+
+    def best(self, front: list[tuple[float, Tokens]], pool: int):
+        """``(score, candidate)``: the best-ranked candidate of the first ``pool`` live members."""
+        best, members = None, 0
+        for _, node in front:
+            if members >= pool:
+                break
+            if node in self.exhausted:
+                continue
+            cands = self._ranked(node)
+            while cands and cands[-1][1] in self.archive.known:
+                cands.pop()
+            while not cands and self.level.get(node, 1) < self.reach:
+                # one-position moves exhausted: widen this member to one more position
+                self.level[node] = self.level.get(node, 1) + 1
+                self.rank(node, self.archive.neighbours(node, self.level[node]))
+                cands = self.ranked[node]
+            if not cands:
+                self.exhausted.add(node)
+                continue
+            members += 1
+            if best is None or cands[-1][0] > best[0]:
+                best = cands[-1]
+        return best
+
+    def _ranked(self, node: Tokens) -> list[tuple[float, Tokens]]:
+        if node not in self.ranked:
+            self.rank(node, self.archive.neighbours(node, 1))
+        return self.ranked[node]
+
+    def prefetch(self, nodes: list[Tokens]) -> None:
+        """Rank the candidates of several members with one latency lookup and one R call."""
+        archive = self.archive
+        rows = {n: archive.neighbours(n, 1) for n in nodes if n not in self.ranked}
+        union = list(dict.fromkeys(t for r in rows.values() for t in r if t not in archive.known))
+        archive.scores(
+            self.evaluator, archive.within(union, self.latency_of, self.budget_ms), self.at
+        )
+        for node, r in rows.items():
+            self.rank(node, r)
+
+    def rank(self, node: Tokens, rows: list[Tokens]) -> None:
+        """Rank ``rows`` (unevaluated, within the budget) as the candidates of ``node``."""
+        archive = self.archive
+        fresh = [t for t in rows if t not in archive.known]
+        cands = archive.within(fresh, self.latency_of, self.budget_ms)
+        scores = archive.scores(self.evaluator, cands, self.at)
+        self.ranked[node] = sorted(zip(scores, cands, strict=True))
+
+
+def scoring_budget(evaluator: Evaluator, budget_ms: float, filtered: bool) -> float:
+    """The budget R scores candidates at: B, or the largest training budget when filtered.
+
+    R(. | B) learns "within B, the more accurate wins; otherwise the faster
+    wins", and near B it ranks architectures that just fit below lighter ones.
+    Once the latency model has kept only candidates within B, feasibility is
+    settled, and R at the largest training budget (which nearly every
+    architecture meets) orders them by accuracy alone.
+    """
+    if not filtered:
+        return float(budget_ms)
+    return max(float(evaluator.budget.budgets.max()), float(budget_ms))
+
+
+def _scores(evaluator: Evaluator, encoder: Encoder, rows: list[Tokens], at: float) -> list[float]:
     if not rows:
         return []
+    x = encoder.features(rows)
+    top = len(evaluator.budget.budgets) - 1
     with torch.no_grad():
-        return np.asarray(evaluator(encoder.features(rows), budget), dtype=float).tolist()
+        if at == float(evaluator.budget.budgets[top]):  # exactly g(b_K), no interpolation
+            out = evaluator.forward_at(x, torch.full((len(rows),), top, dtype=torch.long))
+        else:
+            out = evaluator(x, torch.tensor([at]))
+    return np.asarray(out, dtype=float).tolist()

@@ -31,8 +31,10 @@ architecture for any budget B in its trained range by inference.
   evaluation budget allows); then a best-first local search under B
   (:mod:`hwnas.plugins.pnag.refine`, ``refine`` counted evaluations, off by default)
   walks from the most accurate architectures evaluated so far (training data
-  included) to their one-position neighbours within B, ranked by R(arch | B);
-  the most accurate evaluated architecture within B is the answer.
+  included, shared across budgets) to their neighbours that the latency model
+  places within B, ranked by R at the largest training budget (an accuracy
+  order once feasibility is settled); the most accurate evaluated
+  architecture within B is the answer.
 
 Options (``-s KEY=VALUE``), defaults in brackets:
 
@@ -51,11 +53,16 @@ Options (``-s KEY=VALUE``), defaults in brackets:
   ``evaluator_hidden`` [128]; ``evaluator_lr`` [3e-3]; ``evaluator_steps``
   [300]; ``refresh_steps`` [100];
 - generation: ``samples`` [100]; ``checks`` [3]; ``refine`` local-search
-  evaluations per budget [0: none; the
-  benchmark uses 40]; ``pool`` front size of that search
-  [8]; ``generate`` budgets (ms,
-  ``a,b,c``) to generate after training [the K training budgets, plus the
-  Problem's latency limit when set; ``none``: train only];
+  evaluations per budget [0: none; the benchmark uses 40; ``hwnas search``'s
+  default ``--evals 400`` over 11 budgets leaves room for about 10];
+  ``pool`` front size of that search [16]; ``reach`` positions a move may
+  change once a member's one-position moves are used up [2]; ``above``
+  members just over B (up to 1.5 B) whose neighbours within B compete too
+  [0]; ``screen`` uniformly drawn architectures (drawn once, shared by every
+  budget) whose members within B compete too [0]; the sources take turns;
+  ``generate`` budgets (ms, ``a,b,c``) to generate after training [the K
+  training budgets, plus the Problem's latency limit when set; ``none``:
+  train only];
 - files and running: ``model`` path of the generator file
   [``workdir``/generator.pt when ``hwnas search --out`` is given, else none];
   an interrupted run's ``model`` file (same options, seed and allowance) is
@@ -67,8 +74,8 @@ Options (``-s KEY=VALUE``), defaults in brackets:
 
 ``hwnas search --strategy pnag`` defaults to ``--evals 400``. Evaluations:
 the Problem's budget is split into training (initial + refresh
-samples) and generation (``checks`` per generated budget, reserved up
-front). Latency-model queries that only find which choices the latency model
+samples) and generation (``checks`` + ``refine`` per generated budget,
+reserved up front). Latency-model queries that only find which choices the latency model
 can answer at all (e.g. the resolutions of ``ofa/note10``'s lookup table) are
 not evaluations; they are counted in ``result.extra["pnag"]["choice_probes"]``
 and skipped for live (measured) latency models. The strategy never reads
@@ -181,7 +188,10 @@ class PNAG(Strategy):
         samples: int = 100,
         checks: int = 3,
         refine: int = 0,
-        pool: int = 8,
+        pool: int = 16,
+        reach: int = 2,
+        above: int = 0,
+        screen: int = 0,
         generate: str | list[float] | None = None,
         model: str | None = None,
         workdir: str | None = None,
@@ -221,11 +231,16 @@ class PNAG(Strategy):
         ).validate()
         if int(samples) < 0 or int(checks) < 1:
             raise HwnasError("strategy pnag: samples must be >= 0 and checks >= 1")
-        if int(refine) < 0 or int(pool) < 1:
+        if min(int(refine), int(above), int(screen)) < 0 or min(int(pool), int(reach)) < 1:
             raise HwnasError(
-                f"strategy pnag: refine must be >= 0 and pool >= 1, got {refine}, {pool}",
-                "e.g. -s refine=40 -s pool=8",
+                "strategy pnag: refine, above and screen must be >= 0, pool and reach >= 1; "
+                f"got refine={refine}, pool={pool}, reach={reach}, above={above}, "
+                f"screen={screen}",
+                "e.g. -s refine=40 -s pool=8 -s reach=2",
             )
+        self.reach = int(reach)
+        self.above = int(above)
+        self.screen = int(screen)
         self.refine = int(refine)
         self.pool = int(pool)
         if int(threads) < 1 or int(checkpoint_every) < 0:
@@ -478,6 +493,9 @@ class PNAG(Strategy):
                     steps=self.refine,
                     pool=self.pool,
                     latency_of=self.latency_lookup(problem.latency),
+                    reach=self.reach,
+                    above=self.above,
+                    screen=self.screen,
                 )
             )
         return out
