@@ -139,6 +139,9 @@ RULES: dict[str, Number | PathRule] = {
     "bn_images": Number(1, SIZE, example="256"),
     "val_images": Number(1, SIZE, example="1000"),
     "random": Number(0, 100_000, example="10"),
+    "refine": Number(0, 100_000, example="40"),
+    "pool": Number(1, 10_000, example="16"),
+    "reach": Number(1, 64, example="2"),
     # real numbers
     "timeout": Number(0, 86_400, above=True, example="600"),
     "min_repeat_ms": Number(0, 60_000, example="20"),
