@@ -52,3 +52,19 @@ def private_cache(tmp_path_factory):
     """Keep ONNX exports, tuning logs and stores of the tests out of the user's cache."""
     os.environ["HWNAS_CACHE"] = str(tmp_path_factory.mktemp("hwnas-cache"))
     yield
+
+
+@pytest.fixture(scope="session")
+def pm():
+    """The plugin manager (built-in and installed plugins)."""
+    from hwnas.manager import get_plugin_manager
+
+    return get_plugin_manager()
+
+
+@pytest.fixture(scope="session")
+def truth():
+    """NB201's ground truth on raspi4 (shipped tables): latency, validation and test accuracy."""
+    from hwnas.arena import ground_truth
+
+    return ground_truth("nb201", "raspi4")

@@ -38,11 +38,6 @@ def one_thread():
     torch.set_num_threads(previous)
 
 
-@pytest.fixture(scope="module")
-def truth():
-    return ground_truth("nb201", "raspi4")
-
-
 def table_evaluate(truth):
     """Deterministic (latency, search accuracy) from the NB201 table, no counting."""
 

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 import torch
 
-from hwnas.arena import ground_truth
 from hwnas.errors import HwnasError
 from hwnas.plugins.pnag.encoding import Encoder
 from hwnas.plugins.pnag.evaluator import Evaluator
@@ -24,11 +23,6 @@ from hwnas.plugins.pnag.train import random_tokens
 from hwnas.problem import Problem
 
 BUDGET_MS = 17.0
-
-
-@pytest.fixture(scope="module")
-def truth():
-    return ground_truth("nb201", "raspi4")
 
 
 @pytest.fixture

@@ -30,13 +30,6 @@ class CountingLatency(LatencyModel):
         return self.inner.latencies(archs)
 
 
-@pytest.fixture(scope="module")
-def truth():
-    from hwnas.arena import ground_truth
-
-    return ground_truth("nb201", "raspi4")
-
-
 def run(truth, budget=100, seed=0, **options):
     pm = get_plugin_manager()
     target = CountingLatency(truth.latency)

@@ -37,11 +37,6 @@ def csv_row(relative: str, index: int) -> dict[str, str]:
     raise AssertionError(index)
 
 
-@pytest.fixture(scope="module")
-def pm():
-    return get_plugin_manager()
-
-
 def test_all_27_nb201_settings_answer_the_csv_value(pm):
     row = csv_row("nb201/latency.csv", 1)
     assert row["arch_str"] == ARCH1

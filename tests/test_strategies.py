@@ -67,21 +67,6 @@ class ToyAccuracy(AccuracySource):
         return 50.0 + 10.0 * float(np.sqrt(self._space.indices(arch).sum()))
 
 
-@pytest.fixture(scope="module")
-def pm():
-    return get_plugin_manager()
-
-
-@pytest.fixture(scope="module")
-def truth():
-    from hwnas.arena import ground_truth
-
-    try:
-        return ground_truth("nb201", "raspi4")
-    except HwnasError as exc:  # pragma: no cover
-        pytest.skip(str(exc))
-
-
 def toy_problem(pm, space_name: str, budget: int, seed: int, limit=None) -> Problem:
     space = pm.create("space", space_name)
     return Problem(

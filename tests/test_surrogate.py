@@ -14,25 +14,9 @@ from hypothesis import strategies as st
 from hwnas.accuracy import AccuracySource, default_accuracy
 from hwnas.errors import HwnasError
 from hwnas.latency import Latency, LatencyModel
-from hwnas.manager import get_plugin_manager
 from hwnas.pareto import hypervolume_2d
 from hwnas.plugins.surrogate import hv_improvement, one_hot
 from hwnas.problem import Problem
-
-
-@pytest.fixture(scope="module")
-def pm():
-    return get_plugin_manager()
-
-
-@pytest.fixture(scope="module")
-def truth():
-    from hwnas.arena import ground_truth
-
-    try:
-        return ground_truth("nb201", "raspi4")
-    except HwnasError as exc:  # pragma: no cover
-        pytest.skip(str(exc))
 
 
 class MeasuredToy(LatencyModel):
