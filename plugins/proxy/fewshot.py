@@ -602,8 +602,9 @@ class AdaptedLatencyModel(LatencyModel):
         archs = list(archs)
         if not archs:
             return np.zeros(0)
-        proxy_ms = np.column_stack([np.asarray(p.latencies(archs), float) for p in self.proxies])
-        return self.adaptation.predict(proxy_ms, arch_features(self.search_space, archs))
+        return self.adaptation.predict(
+            _proxy_ms(self.proxies, archs), arch_features(self.search_space, archs)
+        )
 
     def latency(self, arch: Architecture) -> Latency:
         """Predicted latency of one architecture (cached)."""
@@ -623,6 +624,23 @@ class AdaptedLatencyModel(LatencyModel):
         }
 
 
+def _proxy_ms(proxies: Sequence[LatencyModel], archs: Sequence[Architecture]) -> np.ndarray:
+    """Latencies (ms) of ``archs`` on every proxy: (architectures, proxies)."""
+    return np.column_stack([np.asarray(p.latencies(archs), float) for p in proxies])
+
+
+def _default_pool(proxy: LatencyModel, space: SearchSpace) -> list[Architecture]:
+    """Up to ``POOL_SIZE`` of the proxy's tabulated architectures, else random ones (seed 0)."""
+    rng = np.random.default_rng(0)
+    pool = proxy.pool_archs()
+    if pool is None:
+        return [space.sample(rng) for _ in range(POOL_SIZE)]
+    pool = list(pool)
+    if len(pool) <= POOL_SIZE:
+        return pool
+    return [pool[i] for i in rng.choice(len(pool), POOL_SIZE, replace=False)]
+
+
 def adapt(
     proxies: Sequence[LatencyModel],
     space: SearchSpace,
@@ -639,25 +657,15 @@ def adapt(
     architectures, else 2,000 random ones of the space, seed 0).
     """
     archs = list(archs)
-    if pool is None:
-        rng = np.random.default_rng(0)
-        pool = proxies[0].pool_archs() if len(proxies) > 1 else []
-        if pool is None:
-            pool = [space.sample(rng) for _ in range(POOL_SIZE)]
-        pool = list(pool)
-        if len(pool) > POOL_SIZE:
-            pool = [pool[i] for i in rng.choice(len(pool), POOL_SIZE, replace=False)]
-    proxy_ms = np.column_stack([np.asarray(p.latencies(archs), float) for p in proxies])
-    pool_ms = (
-        np.column_stack([np.asarray(p.latencies(pool), float) for p in proxies]) if pool else None
-    )
+    if pool is None and len(proxies) > 1:
+        pool = _default_pool(proxies[0], space)
     adaptation = fit_adaptation(
-        proxy_ms,
+        _proxy_ms(proxies, archs),
         np.asarray(target_ms, float),
         arch_features(space, archs),
         [p.name for p in proxies],
         criterion,
         only,
-        pool_ms,
+        _proxy_ms(proxies, pool) if pool else None,
     )
     return AdaptedLatencyModel(proxies, space, adaptation)
