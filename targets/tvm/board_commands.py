@@ -74,6 +74,6 @@ def emulate(
         )
         while board.running():
             time.sleep(1.0)
-        raise HwnasError(f"the emulated board stopped: {board._log_tail()}", f"see {board.log_path}")
+        raise HwnasError(f"the emulated board stopped: {board.log_tail()}", f"see {board.log_path}")
     finally:
         board.stop()

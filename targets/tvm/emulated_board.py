@@ -117,6 +117,10 @@ def _ensure_arm64_architecture() -> None:
     )
 
 
+def _apt_name(package: str) -> str:
+    return package if package in ARCH_INDEPENDENT else f"{package}:arm64"
+
+
 def assemble(folder: Path, log=print) -> None:
     """Build ``root/``, ``site/`` and ``python-aarch64`` in ``folder`` (downloads ~60 MB)."""
     for tool, package in (("apt-get", "apt"), ("dpkg", "dpkg")):
@@ -131,7 +135,7 @@ def assemble(folder: Path, log=print) -> None:
         path.mkdir(parents=True, exist_ok=True)
     log(f"downloading {len(DEBIAN_PACKAGES)} Debian arm64 packages (Python 3.11 and libraries)")
     _run(
-        ["apt-get", "download", "-q", *(n if n in ARCH_INDEPENDENT else f"{n}:arm64" for n in DEBIAN_PACKAGES)],
+        ["apt-get", "download", "-q", *(_apt_name(name) for name in DEBIAN_PACKAGES)],
         "apt-get download of the arm64 packages",
         "check the network; as root: dpkg --add-architecture arm64 && apt-get update",
         cwd=debs,
@@ -140,12 +144,10 @@ def assemble(folder: Path, log=print) -> None:
         _run(["dpkg", "-x", str(deb), str(root)], f"dpkg -x {deb.name}", "delete the cache folder")
     log(f"downloading aarch64 wheels: {', '.join(wheels())}")
     wheel_dir = folder / "wheels"
+    pip = [sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check"]
+    platform = ["--platform", WHEEL_PLATFORM, "--python-version", "3.11", "--implementation", "cp"]
     _run(
-        [
-            sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check",
-            "--only-binary=:all:", "--platform", WHEEL_PLATFORM, "--python-version", "3.11",
-            "--implementation", "cp", "--dest", str(wheel_dir), *wheels(),
-        ],  # fmt: skip
+        [*pip, "--only-binary=:all:", *platform, "--dest", str(wheel_dir), *wheels()],
         "pip download of the aarch64 wheels",
         "check the network (PyPI)",
     )
@@ -236,10 +238,9 @@ class EmulatedBoard:
         return self
 
     def _start_tracker(self) -> None:
-        command = [
-            sys.executable, "-m", "tvm.exec.rpc_tracker", "--host", self.tracker_host,
-            "--port", str(self.tracker_port), "--port-end", str(self.tracker_port + 1), "--silent",
-        ]  # fmt: skip
+        host, port = self.tracker_host, str(self.tracker_port)
+        ports = ["--port", port, "--port-end", str(self.tracker_port + 1)]
+        command = [sys.executable, "-m", "tvm.exec.rpc_tracker", "--host", host, *ports, "--silent"]
         self._processes.append(subprocess.Popen(command, start_new_session=True))
         deadline = time.monotonic() + 30
         while not self._tracker_answers():
@@ -295,7 +296,7 @@ class EmulatedBoard:
         while self.free() < 1:
             if not self.running():
                 raise HwnasError(
-                    f"the emulated board exited before registering: {self._log_tail()}",
+                    f"the emulated board exited before registering: {self.log_tail()}",
                     f"see {self.log_path}",
                 )
             if time.monotonic() > deadline:
@@ -305,7 +306,8 @@ class EmulatedBoard:
                 )
             time.sleep(0.5)
 
-    def _log_tail(self) -> str:
+    def log_tail(self) -> str:
+        """The last lines of the server's output (for error messages)."""
         try:
             lines = self.log_path.read_text(errors="replace").strip().splitlines()
         except (OSError, AttributeError):
