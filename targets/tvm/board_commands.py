@@ -48,8 +48,7 @@ def emulate(
     an emulator's, not latencies (keys starting with ``qemu`` are marked
     ``emulated`` in the target's fingerprint; otherwise pass ``-t emulated=true``).
     """
-    from hwnas import interrupt
-    from hwnas.targets.tvm.emulated_board import EmulatedBoard, prepare
+    from hwnas.targets.tvm.emulated_board import EmulatedBoard
 
     if not key.strip():
         raise HwnasError("--key is empty", "e.g. --key qemu-a72")
@@ -57,11 +56,11 @@ def emulate(
 
     def log(line: str) -> None:
         console.print(line, highlight=False, soft_wrap=True)
+        console.file.flush()
 
     start = time.perf_counter()
-    folder = prepare(cache_dir, log)
-    interrupt.state_kept(f"the board's files in {folder} (reused by the next start)")
     board = EmulatedBoard(key, host, port, cache_dir, start_tracker, timeout, log)
+    stopped = False
     try:
         board.start()
         log(
@@ -74,6 +73,7 @@ def emulate(
         )
         while board.running():
             time.sleep(1.0)
+        stopped = True
         raise HwnasError(f"the emulated board stopped: {board.log_tail()}", f"see {board.log_path}")
     finally:
-        board.stop()
+        board.stop(keep_log=stopped)

@@ -66,6 +66,7 @@ DEBIAN_PACKAGES = (
 ARCH_INDEPENDENT = ("media-types",)
 #: Wheel platform of the site folder (Debian 12 has glibc 2.36).
 WHEEL_PLATFORM = "manylinux_2_28_aarch64"
+QEMU = "qemu-aarch64"
 QEMU_FIX = "install Debian's qemu-user: apt-get install qemu-user"
 
 
@@ -154,7 +155,13 @@ def assemble(folder: Path, log=print) -> None:
     for wheel in sorted(wheel_dir.glob("*.whl")):
         with zipfile.ZipFile(wheel) as archive:
             archive.extractall(site)
-    # Wheels do not keep the executable bit; the TVM libraries only need to be readable.
+    # Byte-compile here (CPython 3.11 bytecode does not depend on the machine): under qemu,
+    # compiling the standard library and TVM on every start would take many seconds.
+    for tree in (root / "usr" / "lib" / "python3.11", site):
+        subprocess.run(
+            [sys.executable, "-m", "compileall", "-q", "-j", "0", str(tree)],
+            capture_output=True,  # a few test files that do not compile are fine
+        )
     shutil.rmtree(debs)
     shutil.rmtree(wheel_dir)
     python = folder / "python-aarch64"
@@ -170,8 +177,8 @@ def assemble(folder: Path, log=print) -> None:
 
 def prepare(cache_dir: str | Path | None = None, log=print) -> Path:
     """The board's folder, assembled on first use (atomically: a half-built one is never used)."""
-    if shutil.which("qemu-aarch64") is None:
-        raise HwnasError("qemu-aarch64 not found", QEMU_FIX)
+    if shutil.which(QEMU) is None:
+        raise HwnasError(f"{QEMU} not found", QEMU_FIX)
     folder = board_dir(cache_dir)
     if (folder / "python-aarch64").is_file():
         return folder
@@ -186,14 +193,23 @@ def prepare(cache_dir: str | Path | None = None, log=print) -> Path:
     return folder
 
 
-def _server_code(python: Path, tracker: str, key: str) -> str:
-    """What the emulated Python runs: TVM's rpc_server, with workers started through qemu."""
-    argv = ["rpc_server", "--tracker", tracker, "--key", key, "--host", "127.0.0.1"]
+def _server_code(python: Path, tracker_host: str, tracker_port: int, key: str) -> str:
+    """What the emulated Python runs: TVM's RPC server, in this process.
+
+    ``python -m tvm.exec.rpc_server`` would start the server in a second
+    Python (a popen worker) that imports TVM again, which costs half a minute
+    under qemu; the server loop is started here instead. ``sys.executable``
+    still points at the qemu wrapper, for anything TVM starts as a process.
+    """
+    tracker = (tracker_host, tracker_port)
     return (
-        "import runpy, sys\n"
+        "import logging, sys\n"
         f"sys.executable = {str(python)!r}\n"
-        f"sys.argv = {argv!r}\n"
-        "runpy.run_module('tvm.exec.rpc_server', run_name='__main__', alter_sys=True)\n"
+        "logging.basicConfig(level=logging.INFO)\n"
+        "from tvm.rpc import server\n"
+        f"port = server._popen_start_rpc_server('127.0.0.1', 9090, 9199, tracker_addr={tracker!r}, "
+        f"key={key!r})\n"
+        "print('RPC server on 127.0.0.1:%d' % port, flush=True)\n"
     )
 
 
@@ -205,7 +221,7 @@ class EmulatedBoard:
     the server in its own process group and waits (up to ``start_timeout``
     seconds) until the tracker lists ``key``; ``stop()`` kills the groups.
     Use as a context manager. ``log`` receives progress lines; the server's
-    own output goes to ``log_path``.
+    own output goes to ``log_path`` (kept when the board fails).
     """
 
     def __init__(
@@ -223,9 +239,17 @@ class EmulatedBoard:
         self.start_timeout, self.log = start_timeout, log
         self.log_path: Path | None = None
         self._processes: list[subprocess.Popen] = []
+        self._keep_log = False
 
     def start(self) -> EmulatedBoard:
         """Assemble (once), start the tracker if asked and the server; wait for registration."""
+        if not self.start_tracker and not self._tracker_answers():
+            raise HwnasError(
+                f"no TVM RPC tracker answers at {self.tracker_host}:{self.tracker_port}",
+                "start one (python -m tvm.exec.rpc_tracker) or pass --start-tracker",
+            )
+        if shutil.which(QEMU) is None:
+            raise HwnasError(f"{QEMU} not found", QEMU_FIX)
         try:
             folder = prepare(self.cache_dir, self.log)
             if self.start_tracker:
@@ -233,7 +257,7 @@ class EmulatedBoard:
             self._start_server(folder)
             self._wait_until_registered()
         except BaseException:
-            self.stop()
+            self.stop(keep_log=True)
             raise
         return self
 
@@ -245,6 +269,7 @@ class EmulatedBoard:
         deadline = time.monotonic() + 30
         while not self._tracker_answers():
             if self._processes[-1].poll() is not None or time.monotonic() > deadline:
+                self._processes[-1].kill()
                 raise HwnasError(
                     f"could not start an RPC tracker on {self.tracker_host}:{self.tracker_port}",
                     "pick a free port with --tracker HOST:PORT",
@@ -259,19 +284,14 @@ class EmulatedBoard:
         return True
 
     def _start_server(self, folder: Path) -> None:
-        if not self._tracker_answers():
-            raise HwnasError(
-                f"no TVM RPC tracker answers at {self.tracker_host}:{self.tracker_port}",
-                "start one (python -m tvm.exec.rpc_tracker) or pass --start-tracker",
-            )
         python = folder / "python-aarch64"
-        tracker = f"{self.tracker_host}:{self.tracker_port}"
+        code = _server_code(python, self.tracker_host, self.tracker_port, self.key)
         handle, name = tempfile.mkstemp(prefix=f"hwnas-board-{self.key}-", suffix=".log")
         self.log_path = Path(name)
         with os.fdopen(handle, "w") as out:
             self._processes.append(
                 subprocess.Popen(
-                    [str(python), "-c", _server_code(python, tracker, self.key)],
+                    [str(python), "-c", code],
                     stdout=out,
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
@@ -314,11 +334,17 @@ class EmulatedBoard:
             return "no output"
         return " ".join(lines[-2:])[-300:] or "no output"
 
-    def stop(self) -> None:
-        """Kill the server's and the tracker's process groups (idempotent)."""
+    def stop(self, keep_log: bool = False) -> None:
+        """Kill the server's and the tracker's process groups (idempotent); delete the log.
+
+        ``keep_log``: keep the server's output (for an error message that names it).
+        """
         for process in reversed(self._processes):
             _kill_group(process)
         self._processes.clear()
+        self._keep_log = self._keep_log or keep_log
+        if not self._keep_log and self.log_path is not None:
+            self.log_path.unlink(missing_ok=True)
 
     def __enter__(self) -> EmulatedBoard:
         return self.start()
