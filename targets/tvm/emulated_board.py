@@ -265,16 +265,21 @@ class EmulatedBoard:
         host, port = self.tracker_host, str(self.tracker_port)
         ports = ["--port", port, "--port-end", str(self.tracker_port + 1)]
         command = [sys.executable, "-m", "tvm.exec.rpc_tracker", "--host", host, *ports, "--silent"]
-        self._processes.append(subprocess.Popen(command, start_new_session=True))
-        deadline = time.monotonic() + 30
+        tracker = subprocess.Popen(command, start_new_session=True)
+        self._processes.append(tracker)
+        deadline = time.monotonic() + self.start_timeout  # TVM's import alone takes 10-40 s here
         while not self._tracker_answers():
-            if self._processes[-1].poll() is not None or time.monotonic() > deadline:
-                self._processes[-1].kill()
+            if tracker.poll() is not None:
                 raise HwnasError(
-                    f"could not start an RPC tracker on {self.tracker_host}:{self.tracker_port}",
+                    f"the RPC tracker on {host}:{port} exited at start (is the port taken?)",
                     "pick a free port with --tracker HOST:PORT",
                 )
-            time.sleep(0.2)
+            if time.monotonic() > deadline:
+                raise HwnasError(
+                    f"no RPC tracker answer from {host}:{port} in {self.start_timeout:.0f} s",
+                    "give it longer with --timeout",
+                )
+            time.sleep(0.5)
 
     def _tracker_answers(self) -> bool:
         try:
