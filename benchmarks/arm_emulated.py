@@ -32,7 +32,7 @@ from hwnas.targets.tvm.emulated_board import EmulatedBoard
 from hwnas.targets.tvm.local_farm import free_port
 from hwnas.timing import TimingProtocol
 
-console = Console()
+console = Console(width=max(Console().width, 100))
 
 
 def measure(target, workloads, protocol) -> list[dict]:
@@ -65,7 +65,6 @@ def print_report(report: dict) -> None:
     console.print(f"[bold]Protocol[/bold]: {report['protocol']}", soft_wrap=True)
     table = Table(
         "workload",
-        "op",
         "compile s",
         "emulated ms",
         "max abs error",
@@ -76,7 +75,6 @@ def print_report(report: dict) -> None:
         ok = row["status"] == "ok"
         table.add_row(
             row["label"],
-            row["op"],
             f"{row['compile_s']:.2f}" if row["compile_s"] is not None else "-",
             f"{row['emulated_ms']:.2f}" if ok else "[red]fail[/red]",
             f"{row['max_abs_error']:.2e}" if row["max_abs_error"] is not None else "-",
@@ -113,7 +111,7 @@ def main() -> None:
     port = free_port()
     load_before = [round(x, 2) for x in os.getloadavg()]
     started = time.perf_counter()
-    with EmulatedBoard("qemu-a72", "127.0.0.1", port, args.cache_dir, start_tracker=True) as board:
+    with EmulatedBoard("qemu-a72", "127.0.0.1", port, args.cache_dir, start_tracker=True):
         board_start_s = time.perf_counter() - started
         console.print(f"board registered after {board_start_s:.0f} s")
         target = TvmArmTarget(tracker_port=port, key="qemu-a72")
