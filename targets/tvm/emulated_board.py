@@ -123,7 +123,7 @@ def _apt_name(package: str) -> str:
 
 
 def assemble(folder: Path, log=print) -> None:
-    """Build ``root/``, ``site/`` and ``python-aarch64`` in ``folder`` (downloads ~60 MB)."""
+    """Build ``root/``, ``site/`` and ``python-aarch64`` in ``folder`` (about 400 MB unpacked)."""
     for tool, package in (("apt-get", "apt"), ("dpkg", "dpkg")):
         if shutil.which(tool) is None:
             raise HwnasError(
@@ -198,8 +198,12 @@ def _server_code(python: Path, tracker_host: str, tracker_port: int, key: str) -
 
     ``python -m tvm.exec.rpc_server`` would start the server in a second
     Python (a popen worker) that imports TVM again, which costs half a minute
-    under qemu; the server loop is started here instead. ``sys.executable``
-    still points at the qemu wrapper, for anything TVM starts as a process.
+    under qemu; the server loop is started here instead (through
+    ``tvm.rpc.server._popen_start_rpc_server``, which that worker would run:
+    private, but the board's TVM is pinned to the host's version, and a
+    change shows up in the server log). ``sys.executable`` still points at
+    the qemu wrapper, for anything TVM starts as a process. The server
+    listens on 127.0.0.1: clients must run on this host.
     """
     tracker = (tracker_host, tracker_port)
     return (
