@@ -1,7 +1,7 @@
 """The emulated AArch64 board (``hwnas board emulate``) and tvm-arm's output check and marking.
 
 The slow test starts a tracker and the board under qemu-aarch64 and runs
-tvm-arm through it. The board's files (~400 MB) live in the user's hwnas
+tvm-arm through it. The board's files (~450 MB) live in the user's hwnas
 cache (``$HWNAS_BOARD_CACHE`` or ``~/.cache/hwnas``), not in the tests'
 private one, so only the first run on a machine downloads them.
 """

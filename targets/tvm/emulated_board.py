@@ -123,7 +123,7 @@ def _apt_name(package: str) -> str:
 
 
 def assemble(folder: Path, log=print) -> None:
-    """Build ``root/``, ``site/`` and ``python-aarch64`` in ``folder`` (about 400 MB unpacked)."""
+    """Build ``root/``, ``site/`` and ``python-aarch64`` in ``folder`` (about 450 MB unpacked)."""
     for tool, package in (("apt-get", "apt"), ("dpkg", "dpkg")):
         if shutil.which(tool) is None:
             raise HwnasError(
