@@ -1,5 +1,5 @@
 # The two commands of the README.
-.PHONY: setup demo test lint
+.PHONY: setup demo test test-arm lint
 
 setup:
 	bash scripts/setup.sh
@@ -12,6 +12,10 @@ demo: setup
 # Lint, then the whole test suite (slow tests included).
 test: setup lint
 	python3 -m pytest -q
+
+# tvm-arm on an emulated AArch64 board (qemu-aarch64): tracker, board, contract, outputs vs torch.
+test-arm: setup
+	python3 -m pytest -q tests/test_emulated_board.py
 
 lint:
 	ruff check .

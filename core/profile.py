@@ -64,6 +64,7 @@ def profile_workloads(
                 todo.put(workload)
         result = ProfileResult(info, reused=len(unique) - todo.qsize())
         lock = threading.Lock()
+        extras: dict[str, dict] = {}  # what the store does not keep (output checks, ...)
 
         errors: list[BaseException] = []
         cancelled = threading.Event()  # set on an interrupt: keep no result from then on
@@ -90,6 +91,7 @@ def profile_workloads(
                     if cancelled.is_set():  # the worker was ended under it: nothing to keep
                         return
                     store.put(fp, workload.key, measurement, workload.label, workload.features)
+                    extras[workload.key] = measurement.extra
                 pm.hook.hwnas_workload_measured(
                     target=info, workload=workload, measurement=measurement
                 )
@@ -134,7 +136,7 @@ def profile_workloads(
     for key in unique:
         stored = store.get(fp, key)
         if stored is not None:
-            result.results[key] = stored.measurement
+            result.results[key] = stored.measurement.with_(extra=extras.get(key, {}))
     return result
 
 

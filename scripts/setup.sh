@@ -5,10 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-  # Cross toolchains for the tvm-arm and tvm-hexagon targets; Fashion-MNIST for supernet training.
+  # Cross toolchains for the tvm-arm and tvm-hexagon targets, qemu-user for the emulated AArch64
+  # board (hwnas board emulate adds Debian's arm64 architecture itself on first use);
+  # Fashion-MNIST for supernet training.
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    g++-aarch64-linux-gnu lld dataset-fashion-mnist >/dev/null
+    g++-aarch64-linux-gnu lld qemu-user dataset-fashion-mnist >/dev/null
 fi
 
 python3 -m pip install -q --disable-pip-version-check torch==2.13.0  # the CPU build

@@ -248,6 +248,8 @@ def assert_promise(code: int, out: str, err: str, fragments=()) -> str:
 
 
 ST = ("--store", "{cwd_store}")
+BOARD = ("board", "emulate", "--tracker", "127.0.0.1:1")  # nothing listens there
+TVM_ARM = ("profile", "--target", "tvm-arm", "--layers", "0", "--ops", "SEP_k3", *ST)
 PROFILE = ("profile", "--target", "onnxruntime", "--layers", "0", "--ops", "SEP_k3", *ST)
 SEARCH = ("search", "--strategy", "random", "--target", "nb201/raspi4", "--out", "{cwd}/run")
 ARENA = ("arena", "--space", "nb201", "--device", "raspi4", "--strategies", "random")
@@ -593,4 +595,20 @@ CASES: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
     (("supernet", "eval", "--bn-images", "0", "--checkpoint", "{tensor_pt}"), ("--bn-images",)),
     (("supernet", "eval", "--val-images", "0", "--checkpoint", "{tensor_pt}"), ("--val",)),
     (("supernet", "bogus"), ("bogus",)),
+    # --- hwnas board (an emulated AArch64 board; no row may start it) ---------------
+    (("board", "emulate", "--tracker", "nohost"), ("HOST:PORT",)),
+    (("board", "emulate", "--tracker", "127.0.0.1:99999"), ("HOST:PORT",)),
+    (("board", "emulate", "--tracker", "127.0.0.1:"), ("HOST:PORT",)),
+    (("board", "emulate", "--tracker", "127.0.0.1:1"), ("127.0.0.1:1", "--start-tracker")),
+    (("board", "emulate", "--key", " "), ("--key",)),
+    *_n(BOARD, "--timeout", 0, -1, "nan", "inf", 10**6),
+    ((*BOARD, "--cache-dir", "{file_txt}"), ("--cache-dir",)),
+    ((*BOARD, "--cache-dir", "{under_file}"), ("--cache-dir",)),
+    ((*BOARD, "--cache-dir", ""), ("--cache-dir",)),
+    ((*BOARD, "--bogus"), ("--bogus",)),
+    (("board", "bogus"), ("bogus",)),
+    ((*TVM_ARM, "-t", "emulated=maybe"), ("emulated",)),
+    ((*TVM_ARM, "-t", "tolerance=0"), ("tolerance",)),
+    ((*TVM_ARM, "-t", "tolerance=2"), ("tolerance",)),
+    ((*TVM_ARM, "-t", "check=perhaps"), ("check",)),
 ]

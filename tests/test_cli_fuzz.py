@@ -42,6 +42,7 @@ BASE: dict[str, list[str]] = {
     "supernet eval": ["--random", "1", "--checkpoint", "{tensor_pt}"],
     "transfer analyze": ["--space", "nb201", "--out", "{cwd}/t"],
     "transfer adapt": ["--space", "nb201", "--measurements", "{meas_nan_csv}", "--out", "{cwd}/p"],
+    "board emulate": ["--tracker", "127.0.0.1:1"],  # nothing listens there: never starts a board
 }
 POSITIONAL_DEFAULTS = {"csv_path": "{cwd}/x.csv"}
 BAD_PATHS = {

@@ -167,6 +167,7 @@ RULES: dict[str, Number | PathRule] = {
     "store import:csv_path": PathRule("file", "give a CSV written by 'hwnas store export'"),
     "space generate:out": PathRule("out-file"),
     "transfer adapt:out": PathRule("out-file"),
+    "cache_dir": PathRule("out-dir"),
 }
 
 

@@ -239,6 +239,8 @@ def _profile_report(result, grid, indices, op_names, store_path, extras=None) ->
                 "reason": m.reason if m else None,
                 "source": "measured" if m is not None and m.ok else None,
             }
+            if m is not None and "output_check" in m.extra:  # the device's output vs torch's
+                cell["max_abs_error"] = m.extra["output_check"]["max_abs_error"]
             if (m is None or not m.ok) and workload.key in predicted:
                 ms, spread = predicted[workload.key]
                 cell.update(predicted_ms=ms, spread=spread, source="predicted")
@@ -255,6 +257,7 @@ def _profile_report(result, grid, indices, op_names, store_path, extras=None) ->
         "target": result.target.name,
         "fingerprint": result.target.fingerprint,
         "fingerprint_key": result.target.fingerprint_key,
+        "emulated": bool(result.target.fingerprint.get("emulated")),
         "store": str(store_path),
         "source": "measured" if not n_predicted else "measured+predicted",
         "measured": result.measured,
@@ -321,6 +324,20 @@ def _print_profile(report: dict[str, Any]) -> None:
         console.print(
             f"predictor: trained on {p['trained_on']} measured workloads, saved to {p['path']}",
             soft_wrap=True,
+            highlight=False,
+        )
+    errors = [
+        c["max_abs_error"] for row in layers for c in row["ops"].values() if "max_abs_error" in c
+    ]
+    if errors:
+        console.print(
+            f"outputs checked against torch: max abs error {max(errors):.2e} "
+            f"over {len(errors)} workload(s)",
+            highlight=False,
+        )
+    if report["emulated"]:
+        console.print(
+            "[yellow]emulated device: outputs are real, timings are not latencies[/yellow]",
             highlight=False,
         )
     for row in layers:

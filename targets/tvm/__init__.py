@@ -7,7 +7,9 @@ options against their signatures) import TVM only inside their methods.
 Modules: :mod:`.common` (ONNX import, timing adapter, threads, ELF check),
 :mod:`.tuning` (MetaSchedule with a persistent database), :mod:`.rpc`
 (tracker probe and remote timing), :mod:`.parser_speedup` (a TVMScript
-parsing fix MetaSchedule needs here), and one module per target.
+parsing fix MetaSchedule needs here), one module per target,
+:mod:`.local_farm` (tracker and servers on this host) and
+:mod:`.emulated_board` (an AArch64 board under qemu, ``hwnas board emulate``).
 """
 
 from __future__ import annotations
@@ -54,3 +56,21 @@ def hwnas_targets() -> Iterator[hwnas.TargetSpec]:
         extra="tvm",
         requires=_REQUIRES,
     )
+
+
+@hwnas.hookimpl
+def hwnas_commands() -> Iterator[hwnas.CommandSpec]:
+    """Declare ``hwnas board emulate`` (an emulated AArch64 board for ``tvm-arm``)."""
+    yield hwnas.CommandSpec(
+        name="board",
+        summary="Boards for tvm-arm: an emulated AArch64 board (qemu) behind the RPC tracker",
+        factory=_board_app,
+        extra="tvm",
+        requires=_REQUIRES,
+    )
+
+
+def _board_app():
+    from hwnas.targets.tvm.board_commands import board_app
+
+    return board_app

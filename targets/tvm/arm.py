@@ -5,10 +5,12 @@ from __future__ import annotations
 import shutil
 from typing import Any
 
+from hwnas.errors import HwnasError
 from hwnas.targets.tvm import common
 from hwnas.targets.tvm.remote import RemoteLibraryTarget
 from hwnas.targets.tvm.rpc import RemoteRunner
 from hwnas.timing import Measurement, TimingProtocol
+from hwnas.workload import Workload
 
 
 class TvmArmTarget(RemoteLibraryTarget):
@@ -29,6 +31,15 @@ class TvmArmTarget(RemoteLibraryTarget):
     ``["+neon"]`` for AArch64/ARM triples, none otherwise); ``cc``;
     ``threads`` (remote runtime threads; ``None`` leaves the board's default).
     The untuned pipeline is used (TVM's default CPU schedules).
+
+    ``check`` (default on): before timing, run the library once on the board
+    and compare its output with torch's (``extra["output_check"]`` holds the
+    max abs error; beyond ``tolerance`` x max(1, max |torch output|) the
+    measurement fails). ``emulated``: the board is an emulator (``hwnas board
+    emulate``), so its timings are not latencies: ``"emulated": true`` goes
+    into the fingerprint (the store never mixes them with a real board's)
+    and into each measurement's ``extra``; default: keys starting with
+    ``qemu``.
     """
 
     name = "tvm-arm"
@@ -44,6 +55,9 @@ class TvmArmTarget(RemoteLibraryTarget):
         mattr: list[str] | tuple[str, ...] | None = None,
         cc: str = "aarch64-linux-gnu-g++",
         threads: int | None = None,
+        check: bool | str = True,
+        tolerance: float = 1e-4,
+        emulated: bool | str | None = None,
     ) -> None:
         if mattr is None:
             mattr = ("+neon",) if mtriple.startswith(("aarch64", "arm")) else ()
@@ -51,6 +65,14 @@ class TvmArmTarget(RemoteLibraryTarget):
         self.threads = None if threads is None else common.check_threads(threads)
         self.remote = RemoteRunner(tracker_host, tracker_port, key, session_timeout)
         self._target = None
+        self.check = _flag("check", check)
+        if isinstance(tolerance, bool) or not isinstance(tolerance, int | float):
+            raise HwnasError(f"tolerance must be a number, got {tolerance!r}", "e.g. 1e-4")
+        if not 0 < tolerance <= 1:  # also NaN
+            raise HwnasError(f"tolerance must be > 0 and <= 1, got {tolerance}", "e.g. 1e-4")
+        self.tolerance = float(tolerance)
+        default = key.strip().lower().startswith("qemu")
+        self.emulated = default if emulated is None else _flag("emulated", emulated)
 
     @property
     def tvm_target(self):
@@ -73,8 +95,18 @@ class TvmArmTarget(RemoteLibraryTarget):
         return self.remote.unavailable()
 
     def fingerprint(self) -> dict[str, Any]:
-        """Target, TVM versions, LLVM target (triple, cpu, features), device key, threads."""
-        return {**super().fingerprint(), "threads": self.threads}
+        """Target, TVM versions, LLVM target, device key, threads (and ``emulated``: true)."""
+        fingerprint = {**super().fingerprint(), "threads": self.threads}
+        if self.emulated:
+            fingerprint["emulated"] = True
+        return fingerprint
+
+    def compile(self, workload: Workload) -> common.TvmCompiled:
+        """Cross-compile; with ``check``, also compute torch's output on the example input."""
+        compiled = super().compile(workload)
+        if self.check:
+            compiled.expected = common.torch_output(workload)
+        return compiled
 
     def fcompile(self):
         """Link the device library (see :class:`RemoteLibraryTarget`)."""
@@ -84,7 +116,28 @@ class TvmArmTarget(RemoteLibraryTarget):
 
     def time(self, compiled: common.TvmCompiled, protocol: TimingProtocol) -> Measurement:
         """Upload, load and time on the board (``time_evaluator`` on ``remote.cpu()``)."""
+        check = None
+        if self.check and compiled.expected is not None:
+            expected = compiled.expected
+
+            def check(output):
+                return common.output_check(output, expected, self.tolerance)
+
         result = self.remote.time_library(
-            compiled.library, compiled.example_input, protocol, self.threads
+            compiled.library, compiled.example_input, protocol, self.threads, check
         )
+        if self.emulated:
+            result = result.with_(extra={**result.extra, "emulated": True})
         return common.with_info(result, compiled)
+
+
+def _flag(name: str, value: bool | str) -> bool:
+    """A yes/no option given as a bool or as text (``-t emulated=true``)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "on", "1"):
+        return True
+    if text in ("false", "no", "off", "0"):
+        return False
+    raise HwnasError(f"{name} must be true or false, got {value!r}", f"e.g. {name}=true")

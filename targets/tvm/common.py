@@ -94,6 +94,39 @@ def example_numpy(workload):
     return workload.example_input().numpy().astype("float32")
 
 
+def torch_output(workload):
+    """Torch's output of ``workload`` on its example input (numpy; the workload is seeded)."""
+    import torch
+
+    with torch.no_grad():
+        return workload.build()(workload.example_input()).numpy()
+
+
+class OutputMismatch(RuntimeError):
+    """A device's output differs from torch's beyond the tolerance."""
+
+
+def output_check(output, expected, tolerance: float) -> dict[str, float]:
+    """Compare a device's output with torch's: ``{"max_abs_error", "max_abs_torch"}``.
+
+    Raises :class:`OutputMismatch` when the largest absolute difference exceeds
+    ``tolerance`` times the output's scale (its largest magnitude, at least 1).
+    """
+    import numpy as np
+
+    output, expected = np.asarray(output, dtype="float64"), np.asarray(expected, dtype="float64")
+    if output.shape != expected.shape:
+        raise OutputMismatch(f"output shape {output.shape} differs from torch's {expected.shape}")
+    error = float(np.max(np.abs(output - expected))) if output.size else 0.0
+    scale = float(np.max(np.abs(expected))) if expected.size else 0.0
+    if not error <= tolerance * max(1.0, scale):  # also catches NaN
+        raise OutputMismatch(
+            f"output differs from torch: max abs error {error:.3g} "
+            f"(allowed {tolerance:g} x max(1, {scale:.3g}))"
+        )
+    return {"max_abs_error": error, "max_abs_torch": scale}
+
+
 def check_threads(threads: int) -> int:
     """Validate a ``threads`` option (an integer >= 1) and return it."""
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:

@@ -139,25 +139,28 @@ class RemoteRunner:
         """Drop the session (the tracker then lists the device as free again)."""
         self._remote = None  # the RPC session closes when its last reference goes
 
-    def time_library(self, library, example_input, protocol, threads: int | None):
+    def time_library(self, library, example_input, protocol, threads: int | None, check=None):
         """Upload ``library``, load it in a Relax VM on the device and time ``main``.
 
-        A failure on a session held from earlier (expired, server restarted)
-        is retried once on a fresh session from the tracker.
+        ``check(output)`` (optional) gets the numpy output of one call on the
+        device before timing; what it returns goes to ``extra["output_check"]``
+        (it raises to fail the measurement). A failure on a session held from
+        earlier (expired, server restarted) is retried once on a fresh session.
         """
         from pathlib import Path
 
         from hwnas.targets.tvm import common
 
+        args = (Path(library), example_input, protocol, threads, check, common)
         reused = self._remote is not None
         try:
-            return self._time_once(Path(library), example_input, protocol, threads, common)
-        except Exception:
-            if not reused:
+            return self._time_once(*args)
+        except Exception as exc:
+            if not reused or isinstance(exc, common.OutputMismatch):
                 raise
-            return self._time_once(Path(library), example_input, protocol, threads, common)
+            return self._time_once(*args)
 
-    def _time_once(self, library, example_input, protocol, threads, common):
+    def _time_once(self, library, example_input, protocol, threads, check, common):
         import tvm
         from tvm import relax
 
@@ -170,7 +173,16 @@ class RemoteRunner:
                 common.config_threads(threads, remote.get_function)
             vm = relax.VirtualMachine(module, device)
             inputs = [tvm.runtime.tensor(example_input, device)]
-            return common.time_vm(vm, device, inputs, protocol, threads)
+            checked = None
+            if check is not None:
+                output = vm["main"](*inputs)
+                if not hasattr(output, "numpy"):  # a tuple of outputs: the first one
+                    output = output[0]
+                checked = check(output.numpy())
+            result = common.time_vm(vm, device, inputs, protocol, threads)
+            if checked is not None:
+                result = result.with_(extra={**result.extra, "output_check": checked})
+            return result
         except Exception:
             self.close()
             raise
