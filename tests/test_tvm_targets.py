@@ -90,10 +90,15 @@ def test_bad_option_is_reported_with_valid_options():
 # -- tvm-cpu -----------------------------------------------------------------
 
 
-def test_cpu_default_passes_the_target_contract():
-    result = check_target_contract(TvmCpuTarget())
-    assert result.extra["tvm"]["mode"] == "default"
+@pytest.mark.parametrize("mode", ["rules", "default"])
+def test_cpu_passes_the_target_contract(mode):
+    result = check_target_contract(TvmCpuTarget(mode=mode))
+    assert result.extra["tvm"]["mode"] == mode
     assert result.threads == TvmCpuTarget().threads
+
+
+def test_cpu_mode_defaults_to_rules():
+    assert TvmCpuTarget().mode == "rules" and TvmCpuTarget().fingerprint()["mode"] == "rules"
 
 
 def test_cpu_fingerprint_names_mcpu_threads_and_version():
@@ -113,13 +118,14 @@ def test_cpu_default_measures_a_hurricane_layer(layer_workload):
     assert result.compile_s < 10
 
 
-def test_cpu_default_matches_torch(layer_workload, tmp_path):
+@pytest.mark.parametrize("mode", ["rules", "default"])
+def test_cpu_matches_torch(layer_workload, tmp_path, mode):
     # workload.build() draws fresh random weights each call, so compile an ONNX
     # file exported from the very module we compare against.
     module = randomise_batchnorm(layer_workload.build())
     x = layer_workload.example_input()
     path = export_onnx(module, x, tmp_path / "layer.onnx")
-    target = TvmCpuTarget()
+    target = TvmCpuTarget(mode=mode)
     compiled = target.compile_onnx(path, x.numpy())
     with torch.no_grad():
         expected = module(x).numpy()

@@ -30,7 +30,9 @@ class TvmArmTarget(RemoteLibraryTarget):
     ``mcpu`` (e.g. ``cortex-a76``; default generic); ``mattr`` (default
     ``["+neon"]`` for AArch64/ARM triples, none otherwise); ``cc``;
     ``threads`` (remote runtime threads; ``None`` leaves the board's default).
-    The untuned pipeline is used (TVM's default CPU schedules).
+    ``mode``: ``"rules"`` (default) schedules the code with the rule-based
+    schedules of :mod:`hwnas.targets.tvm.rules` (NEON: 4 float lanes);
+    ``"default"`` is TVM's own, unscheduled pipeline.
 
     ``check`` (default on): before timing, run the library once on the board
     and compare its output with torch's (``extra["output_check"]`` holds the
@@ -58,6 +60,7 @@ class TvmArmTarget(RemoteLibraryTarget):
         check: bool | str = True,
         tolerance: float = 1e-4,
         emulated: bool | str | None = None,
+        mode: str = "rules",
     ) -> None:
         if mattr is None:
             mattr = ("+neon",) if mtriple.startswith(("aarch64", "arm")) else ()
@@ -73,6 +76,9 @@ class TvmArmTarget(RemoteLibraryTarget):
         self.tolerance = float(tolerance)
         default = key.strip().lower().startswith("qemu")
         self.emulated = default if emulated is None else _flag("emulated", emulated)
+        if mode not in ("rules", "default"):
+            raise HwnasError(f"tvm-arm: unknown mode {mode!r}", "choose one of: rules, default")
+        self.mode = mode
 
     @property
     def tvm_target(self):

@@ -40,12 +40,17 @@ def fold_with_numpy(mod):
 
     @mutator
     class _Folder(PyExprMutator):
-        def visit_call_(self, call):  # noqa: N802 - the visitor's naming
+        def visit_call_(self, call):
             call = super().visit_call_(call)
             op = getattr(call.op, "name", None)
-            if op != "relax.reshape" and op not in _BINARY and op not in (
-                "relax.isnan",
-                "relax.where",
+            if (
+                op != "relax.reshape"
+                and op not in _BINARY
+                and op
+                not in (
+                    "relax.isnan",
+                    "relax.where",
+                )
             ):
                 return call
             values = []

@@ -21,13 +21,15 @@ class RemoteLibraryTarget(Target):
     """
 
     remote = None
+    #: ``"default"`` (TVM's pipeline, unscheduled on CPUs) or ``"rules"`` (:mod:`.rules`).
+    mode = "default"
     _build_dir: common.BuildDir | None = None
 
     def fingerprint(self) -> dict[str, Any]:
         """Target, TVM versions, the LLVM target string and the device key."""
         return {
             "target": self.name,
-            "mode": "default",
+            "mode": self.mode,
             **common.tvm_versions(),
             "llvm_target": common.target_string(self.tvm_target),
             "device_key": self.remote.key,
@@ -41,7 +43,13 @@ class RemoteLibraryTarget(Target):
         """Compile ``workload`` into the device library ``path`` (no device needed)."""
         import tvm
 
-        executable = tvm.compile(common.import_workload(workload), target=self.tvm_target)
+        mod = common.import_workload(workload)
+        if self.mode == "rules":
+            from hwnas.targets.tvm import rules
+
+            executable, _ = rules.compile_with_rules(mod, self.tvm_target)
+        else:
+            executable = tvm.compile(mod, target=self.tvm_target)
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         executable.export_library(str(path), fcompile=self.fcompile())

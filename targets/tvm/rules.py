@@ -1,4 +1,4 @@
-"""Rule-based CPU schedules for TVM (Relax) without search: ``tvm-cpu`` / ``tvm-arm`` ``mode=rules``.
+"""Rule-based CPU schedules for TVM (Relax), no search: ``mode=rules`` of tvm-cpu and tvm-arm.
 
 TVM 0.27's CPU pipeline schedules no convolution (its DLight CPU rules cover
 GEMV and row reductions only), so untuned code runs one scalar loop nest per
@@ -61,7 +61,7 @@ def vector_lanes(target) -> int:
         try:
             if llvm_cpu_has_features([feature], target):
                 return lanes
-        except Exception:  # noqa: BLE001 - a triple LLVM cannot query (e.g. another arch)
+        except Exception:  # a triple LLVM cannot query (e.g. another arch)
             break
     return 4
 
@@ -173,11 +173,7 @@ class RowReductionRule(Rule):
         kinds = reduction.dom_kind()
         if kinds != "S" * kinds.count("S") + "R" * kinds.count("R") or "S" not in kinds:
             return None
-        # Only reductions over a row's contiguous inner axes (not convolutions).
-        if len(infos) == 2 and infos[1] is not reduction:
-            epilogue = infos[1].block_rv
-        else:
-            epilogue = None
+        epilogue = infos[1].block_rv if len(infos) == 2 and infos[1] is not reduction else None
         loops = sch.get_loops(reduction.block_rv)
         spatial = loops[: kinds.count("S")]
         row = sch.fuse(*spatial) if len(spatial) > 1 else spatial[0]
@@ -395,7 +391,7 @@ def apply_rules(mod, target, rules: tuple[Rule, ...] = RULES):
         for rule in rules:
             try:
                 sch = rule.apply(func, target)
-            except Exception as exc:  # noqa: BLE001 - a rule that cannot schedule falls back
+            except Exception as exc:  # a rule that cannot schedule falls back
                 reason = f"{rule.name}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
                 continue
             if sch is not None:
@@ -417,7 +413,7 @@ def _int32_indices(func):
 
     try:
         return tirx.transform.ForceNarrowIndexToInt32()(tvm.IRModule({"main": func}))["main"]
-    except Exception:  # noqa: BLE001 - keep 64-bit indices: correct, tails just stay scalar
+    except Exception:  # keep 64-bit indices: correct, tails just stay scalar
         return func
 
 
@@ -438,3 +434,13 @@ def build(mod, target):
 
     with tvm.transform.PassContext(opt_level=3, config=PASS_CONFIG):
         return tvm.compile(mod, target=target)
+
+
+def compile_with_rules(mod, target):
+    """Import-to-executable for ``mode=rules``: fold constants with numpy, lower to fused TIR,
+    schedule every function with :data:`RULES`, build. Returns the executable and the
+    report (which rule scheduled what, what fell back to TVM's default code)."""
+    from hwnas.targets.tvm.fold import fold_with_numpy
+
+    scheduled, report = apply_rules(prepare(fold_with_numpy(mod), target), target)
+    return build(scheduled, target), report
