@@ -40,10 +40,13 @@ DEFAULT_TARGETS = (
     "onnxruntime",
     "openvino",
     "torch",
+    "tvm-cpu:mode=rules",
     "tvm-cpu:mode=default",
     "tvm-cpu:mode=tuned,trials=8,max_trials_per_task=8",
 )
-console = Console()
+#: The runtime every other target's latency is divided by (per workload, then the median).
+REFERENCE = "onnxruntime"
+console = Console(width=160)
 
 
 def pick_workloads(space: HurricaneSpace, per_op: int):
@@ -105,6 +108,7 @@ def summarise(targets, workloads, results, first_s, second_s, protocol_text):
             else None,
             "median_cv": statistics.median(m.cv for m in ok.values()) if ok else None,
             "spearman_vs_flops": _spearman(flops, {k: m.median_ms for k, m in ok.items()}),
+            f"median_ratio_to_{REFERENCE}": _median_ratio(results, label),
         }
     pairs = {}
     for a, b in itertools.combinations(labels, 2):
@@ -122,6 +126,49 @@ def summarise(targets, workloads, results, first_s, second_s, protocol_text):
         "second_run_s": second_s,
         "cache_speedup": first_s / second_s if second_s else None,
     }
+
+
+def _median_ratio(results, label: str) -> float | None:
+    """Median over workloads of this target's latency / the reference runtime's (same run)."""
+    reference = results.get(REFERENCE, {})
+    ratios = [
+        m.median_ms / reference[k].median_ms
+        for k, m in results[label].items()
+        if m.ok and k in reference and reference[k].ok
+    ]
+    return statistics.median(ratios) if ratios else None
+
+
+def check_numerics(targets, workloads) -> dict:
+    """Max abs error against torch of every TVM target's output on every workload.
+
+    Compiles each workload in this process (the same compile the measuring
+    worker ran) and compares its output on the example input with torch's
+    output of the same seeded module; build failures are counted.
+    """
+    from hwnas.manager import PluginManager
+    from hwnas.targets.tvm.common import torch_output
+
+    pm = PluginManager()
+    report = {}
+    for label, name, options in targets:
+        if not name.startswith("tvm-cpu") or options.get("mode") == "tuned":
+            continue
+        target = pm.create("target", name, **options)
+        errors, failures = [], 0
+        for workload in workloads:
+            try:
+                output = target.run(target.compile(workload))
+            except Exception:  # a build failure is counted, not fatal
+                failures += 1
+                continue
+            errors.append(float(abs(output - torch_output(workload)).max()))
+        report[label] = {
+            "max_abs_error": max(errors) if errors else None,
+            "build_failures": failures,
+            "checked": len(errors),
+        }
+    return report
 
 
 def _spearman(a: dict, b: dict) -> float | None:
@@ -160,6 +207,7 @@ def print_report(report: dict) -> None:
         "failed",
         "compile s (median)",
         "latency ms (median)",
+        f"x {REFERENCE} (median)",
         "CV (median)",
         "SRCC vs FLOPs",
         title="Per target (measured)",
@@ -171,6 +219,7 @@ def print_report(report: dict) -> None:
             str(row["failed"]),
             _fmt(row["median_compile_s"]),
             _fmt(row["median_latency_ms"]),
+            _fmt(row.get(f"median_ratio_to_{REFERENCE}")),
             _fmt(row["median_cv"]),
             _fmt(row["spearman_vs_flops"]),
         )
@@ -184,6 +233,13 @@ def print_report(report: dict) -> None:
     for shape, row in report["best_op_per_shape"].items():
         best.add_row(shape, *(row[label] or "-" for label in labels), row["fewest_flops"])
     console.print(best)
+    numerics = Table("target", "workloads", "max abs error vs torch", "build failures")
+    for label, row in report.get("numerics", {}).items():
+        numerics.add_row(
+            label, str(row["checked"]), _fmt_e(row["max_abs_error"]), str(row["build_failures"])
+        )
+    if report.get("numerics"):
+        console.print(numerics)
     console.print(
         f"first run {report['first_run_s']:.1f} s, second identical run "
         f"{report['second_run_s']:.2f} s: cache speed-up {report['cache_speedup']:.0f}x"
@@ -192,6 +248,10 @@ def print_report(report: dict) -> None:
 
 def _fmt(value) -> str:
     return "-" if value is None else f"{value:.3f}"
+
+
+def _fmt_e(value) -> str:
+    return "-" if value is None else f"{value:.1e}"
 
 
 def load_average() -> list[float]:
@@ -236,6 +296,7 @@ def main() -> None:
     assert again == results, "the second run must reuse the stored measurements"
     report = summarise(targets, workloads, results, first_s, second_s, protocol_text)
     report["load_average"] = {"before": load_before, "after": load_average()}
+    report["numerics"] = check_numerics(targets, workloads)
     console.print(f"load average after: {report['load_average']['after']}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
