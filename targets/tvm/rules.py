@@ -314,7 +314,7 @@ def _tile_conv(sch, spatial, reduce, lanes: int):
             rows_axis, plane = height, width
         else:  # dense: channel rows over the width, one output row at a time
             rows_axis, plane, outer = outer[-1], width, [*outer[:-1], height]
-        inner_width = _divisor_width(_extent(sch, plane), lanes)
+        inner_width = _lane_width(_extent(sch, plane), lanes, 1)
     plane_extent = _extent(sch, plane)
     plane_outer, plane_inner = sch.split(plane, factors=[None, inner_width])
     if plane_extent % inner_width:  # a tail tile: let the build split it off
@@ -330,12 +330,6 @@ def _tile_conv(sch, spatial, reduce, lanes: int):
     sch.vectorize(plane_inner)
     sch.parallel(order[0])
     return plane_outer, reduce[0]
-
-
-def _divisor_width(extent: int, lanes: int) -> int:
-    """A vector loop that divides ``extent`` exactly: ``lanes`` when it does, else the largest
-    divisor up to ``lanes`` (a row of 28 is seven loops of 4 on AVX2: no tail)."""
-    return max(d for d in _divisors(extent) if d <= lanes)
 
 
 def _lane_width(extent: int, lanes: int, most: int) -> int:
