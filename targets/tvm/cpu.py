@@ -24,7 +24,8 @@ class TvmCpuTarget(Target):
       second per workload). ``"default"`` compiles with TVM's own pipeline
       and no schedule: on CPU that code is one scalar loop nest per operator,
       the honest *unscheduled* TVM number. ``"tuned"`` runs MetaSchedule
-      first (see :mod:`hwnas.targets.tvm.tuning`).
+      first (see :mod:`hwnas.targets.tvm.tuning`); tasks without a tuning
+      record get the rule-based schedule.
     - ``threads``: TVM runtime threads (and the target's ``num-cores``);
       ``None`` means ``$TVM_NUM_THREADS`` or all physical cores.
     - ``trials``: MetaSchedule trial budget per compile (tuned only), spent
@@ -130,9 +131,10 @@ class TvmCpuTarget(Target):
         info: dict[str, Any] = {"target": common.target_string(self.tvm_target), "mode": self.mode}
         if self.mode == "tuned":
             from hwnas.targets.tvm import tuning
+            from hwnas.targets.tvm.fold import fold_with_numpy
 
             mod, report = tuning.tune_and_apply(
-                tuning.prepare(mod, self.tvm_target),
+                tuning.prepare(fold_with_numpy(mod), self.tvm_target),
                 self.tvm_target,
                 self.work_dir,
                 self.trials,
@@ -140,7 +142,10 @@ class TvmCpuTarget(Target):
                 self.threads,
             )
             info["tuning"] = report.as_dict()
-            executable = tvm.compile(mod, target=self.tvm_target)
+            # Tasks MetaSchedule has no record for get the rule-based schedule.
+            mod, rules_report = rules.apply_rules(mod, self.tvm_target)
+            info["rules"] = rules_report.as_dict()
+            executable = rules.build(mod, self.tvm_target)
         elif self.mode == "rules":
             executable, report = rules.compile_with_rules(mod, self.tvm_target)
             info["rules"] = report.as_dict()
