@@ -30,7 +30,7 @@ from hwnas.cli.common import (
     wide_console,
     write_json,
 )
-from hwnas.errors import HwnasError
+from hwnas.errors import HwnasError, ResultUnmet
 from hwnas.manager import accepted_options
 from hwnas.run_folder import open_run, release_unused
 
@@ -207,13 +207,16 @@ def search(
     report = search_report(result, problem, options, dataset, data_dir)
     report["seconds"] = seconds
     report["summary"] = strategy_obj.summary(result)
+    report["unmet"] = result.unmet
     json_path = write_json(out / "result.json", report)
     png_path = plot_search(report, out / "front.png", lambda ax: strategy_obj.plot(result, ax))
     if as_json:
         print_json(report)
-        return
-    print_search(report)
-    console.print(f"wrote {json_path} and {png_path} ({seconds:.1f} s)")
+    else:
+        print_search(report)
+        console.print(f"wrote {json_path} and {png_path} ({seconds:.1f} s)")
+    if result.unmet:
+        raise ResultUnmet(f"{result.unmet}; results in {json_path}")
 
 
 def _run_search(
