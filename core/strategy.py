@@ -24,6 +24,8 @@ class SearchResult:
     #: the latency limit when measured): the CLI writes the results, prints this as
     #: one warning line and exits with status 1.
     unmet: str | None = None
+    #: Where the front's latencies come from, in words (default: from their latency_source).
+    latency_label: str | None = None
 
     @property
     def evaluations(self) -> int:

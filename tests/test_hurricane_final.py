@@ -213,6 +213,7 @@ def test_no_candidate_meets_the_limit_exit_1_one_line_results_written(
     assert len(report["extra"]["final"]["candidates"]) == 3
     assert report["best"] is None and (out / "front.png").exists()
     assert json.loads(stdout)["extra"]["final"]["candidates"]  # --json output still printed
+    assert report["latency_label"] == "predicted by the layer model (onnxruntime)"
 
 
 def test_final_choice_is_kept_when_resumed(tmp_path, space):
@@ -233,3 +234,84 @@ def test_final_choice_is_kept_when_resumed(tmp_path, space):
     h._final(problem, {"model": Unused(), "store": store, "target": "t"}, None, None, tmp_path)
     assert h._extra["final"]["candidates"] == [row]
     assert "best measured 0.750 ms > limit 0.6 ms" in h._unmet
+
+
+# -- the front plot says where its numbers come from ------------------------------------
+
+
+def front_report(sources, latency_label=None):
+    front = [
+        {"arch": "a", "latency_ms": 0.4, "latency_source": sources[0], "accuracy": 80.0,
+         "report_accuracy": 80.0, "index": 0},
+        {"arch": "b", "latency_ms": 0.7, "latency_source": sources[-1], "accuracy": 85.0,
+         "report_accuracy": 85.0, "index": 1},
+    ]  # fmt: skip
+    return {
+        "strategy": "hurricane", "space": "hurricane", "target": "onnxruntime",
+        "target_measurements": 3, "latency_limit_ms": 0.6, "truth": None, "front": front,
+        "report_accuracy": "supernet on validation (top-1 after BN recalibration)",
+        "latency_label": latency_label,
+    }  # fmt: skip
+
+
+def legend_texts(fig):
+    return [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+
+
+@pytest.mark.parametrize(
+    "source, words",
+    [
+        ("measured", "measured end to end on onnxruntime"),
+        ("predicted", "predicted by a latency model (onnxruntime)"),
+        ("layer-sum", "sum of layers measured on onnxruntime"),
+    ],
+)
+def test_plot_labels_come_from_the_latency_source(source, words):
+    import matplotlib.pyplot as plt
+
+    from hwnas.cli.search import front_figure
+
+    fig = front_figure(front_report([source]))
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == f"latency (ms): {words}"
+    assert ax.get_ylabel() == "accuracy (%): supernet on validation (top-1 after BN recalibration)"
+    texts = legend_texts(fig)
+    assert any(f"latency: {words}" in t and "accuracy: supernet on validation" in t for t in texts)
+    assert "latency limit 0.6 ms" in texts
+    assert any(t.startswith("over the limit (1; infeasible)") for t in texts)
+    vertical = [ln for ln in ax.get_lines() if list(ln.get_xdata()) == [0.6, 0.6]]
+    assert vertical, "the limit is a vertical line"
+    plt.close(fig)
+
+
+def test_hurricane_plot_draws_the_measured_winner(space):
+    import matplotlib.pyplot as plt
+
+    from hwnas.cli.search import front_figure
+    from hwnas.strategy import SearchResult
+
+    history = stage_history(space)
+    model = UnderPredictingModel(space)
+    top, second = history[-1], history[-2]
+    limit = 0.5 * TRUE_SCALE * (top.latency_ms + second.latency_ms)
+    choice = choose_final(
+        ranked_candidates(history, space, limit), space, model.latencies,
+        Target(space, model).latencies,
+        lambda: model.calibrate(list(model.whole), list(model.whole.values())).as_dict(),
+        limit, k=3,
+    )  # fmt: skip
+    final = {**choice, "latency_source": "measured end to end on onnxruntime"}
+    result = SearchResult("hurricane", [], [], extra={"final": final, "latency_limit_ms": limit})
+    label = "predicted by the layer model (onnxruntime)"
+    fig = front_figure(front_report(["predicted"], label), lambda ax: Hurricane().plot(result, ax))
+    assert fig.axes[0].get_xlabel() == f"latency (ms): {label}"
+    texts = legend_texts(fig)
+    measured = choice["chosen"]["measured_ms"]
+    assert any(
+        t.startswith(f"winner: {measured:.3f} ms measured end to end on onnxruntime") for t in texts
+    ), texts
+    assert any(t.startswith("final candidates over the limit (1;") for t in texts), texts
+    star = [ln for ln in fig.axes[0].get_lines() if ln.get_marker() == "*"]
+    assert list(star[0].get_xdata()) == [measured]
+    assert "winner measured" in fig.axes[0].get_title()
+    plt.close(fig)

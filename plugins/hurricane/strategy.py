@@ -159,6 +159,8 @@ class Hurricane(Strategy):
         self.fresh = bool(fresh)
         self._extra: dict[str, Any] = {}
         self._last_stage: list[Evaluation] = []
+        self._layer_model = None
+        self._unmet: str | None = None
 
     # -- the search ------------------------------------------------------------
     def ask_and_tell(self, problem: Problem) -> None:
@@ -556,7 +558,64 @@ class Hurricane(Strategy):
             matches = [e for e in self.front_candidates(problem) if fmt(e.arch) == chosen]
             result.best = matches[0] if matches else None
         result.unmet = self._unmet
+        if self._layer_model is not None:
+            target = getattr(problem.latency, "name", "the target")
+            result.latency_label = f"predicted by the layer model ({target})"
         return result
+
+    def plot(self, result: SearchResult, ax) -> str | None:
+        """The final candidates at their measured latency; the winner labelled as measured."""
+        final = result.extra.get("final")
+        if not final or not final.get("candidates"):
+            return None
+        rows = final["candidates"]
+        limit = result.extra.get("latency_limit_ms")
+        for row in rows:  # predicted -> measured, at the candidate's supernet accuracy
+            ax.plot(
+                [row["predicted_ms"], row["measured_ms"]],
+                [row["accuracy"]] * 2,
+                ":",
+                color="tab:blue",
+                lw=0.8,
+            )
+        ok = [r for r in rows if r["within_limit"]]
+        over = [r for r in rows if not r["within_limit"]]
+        where = final["latency_source"]
+        if ok:
+            ax.plot(
+                [r["measured_ms"] for r in ok],
+                [r["accuracy"] for r in ok],
+                "v",
+                mfc="none",
+                color="tab:blue",
+                label=f"final candidates within the limit ({len(ok)}; latency {where})",
+            )
+        if over:
+            ax.plot(
+                [r["measured_ms"] for r in over],
+                [r["accuracy"] for r in over],
+                "v",
+                color="black",
+                label=f"final candidates over the limit ({len(over)}; latency {where})",
+            )
+        chosen = final.get("chosen")
+        if chosen is None:
+            best = min(r["measured_ms"] for r in rows)
+            return f"no candidate met the {limit:g} ms limit as measured (best {best:.3f} ms)"
+        ax.plot(
+            [chosen["measured_ms"]],
+            [chosen["accuracy"]],
+            "*",
+            ms=14,
+            color="gold",
+            mec="black",
+            label=f"winner: {chosen['measured_ms']:.3f} ms {where} "
+            f"(layer model {chosen['predicted_ms']:.3f} ms)",
+        )
+        return (
+            f"winner measured {chosen['measured_ms']:.3f} ms {where} "
+            f"(limit {limit:g} ms; dotted: layer model -> measured)"
+        )
 
     def result_accuracy(self, problem: Problem):
         """The last stage's supernet: the front's accuracies are its."""

@@ -141,6 +141,18 @@ class SupernetAccuracy(AccuracySource):
     """
 
     name = "supernet"
+    #: What the number is (plot and report labels).
+    label = "supernet on validation (top-1 after BN recalibration)"
+
+    @property
+    def search_label(self) -> str:
+        """Supernet validation top-1."""
+        return self.label
+
+    @property
+    def report_label(self) -> str:
+        """The same number: supernet validation top-1."""
+        return self.label
 
     def __init__(self, space, evaluator: SubnetEvaluator) -> None:
         self.search_space = space
