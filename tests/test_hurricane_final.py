@@ -214,6 +214,10 @@ def test_no_candidate_meets_the_limit_exit_1_one_line_results_written(
     assert report["best"] is None and (out / "front.png").exists()
     assert json.loads(stdout)["extra"]["final"]["candidates"]  # --json output still printed
     assert report["latency_label"] == "predicted by the layer model (onnxruntime)"
+    host = report["extra"]["host"]
+    assert len(host["loadavg_before"]) == 3 and len(host["loadavg_after"]) == 3
+    assert host["wall_seconds"] > 0
+    assert any("load average (1/5/15 min)" in line for line in report["summary"])
 
 
 def test_final_choice_is_kept_when_resumed(tmp_path, space):

@@ -80,7 +80,13 @@ def train(
     train_images: Annotated[
         int | None, typer.Option(help="Train on only the first N images of the training split.")
     ] = None,
-    threads: Annotated[int | None, typer.Option(help="torch threads (default: torch's).")] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            help="torch threads (default and upper bound: the CPUs this process may use, "
+            "shared among the ranks on this node)."
+        ),
+    ] = None,
     progress: ProgressFlag = True,
     as_json: JsonFlag = False,
 ) -> None:
@@ -89,8 +95,7 @@ def train(
     Under torchrun (WORLD_SIZE > 1) every rank joins a gloo process group and
     trains its shard of each batch; rank 0 writes the checkpoint.
     """
-    import torch
-
+    from hwnas.cpus import set_torch_threads
     from hwnas.plugins.hurricane.supernet.data import load_for_space
     from hwnas.plugins.hurricane.supernet.model import Supernet
     from hwnas.plugins.hurricane.supernet.train import (
@@ -101,8 +106,7 @@ def train(
         world,
     )
 
-    if threads is not None:
-        torch.set_num_threads(max(1, threads))
+    set_torch_threads(threads)  # never more than the CPUs this process may use
     space = supernet_space(profile, option, ops)
     data = load_for_space(space, data_dir)
     train_split, _, _ = data.splits(val_size, SPLIT_SEED)
@@ -207,10 +211,12 @@ def evaluate(
     """Supernet validation top-1 of paths, after recalibrating BN on training images."""
     import numpy as np
 
+    from hwnas.cpus import set_torch_threads
     from hwnas.plugins.hurricane.supernet.checkpoint import load_supernet
     from hwnas.plugins.hurricane.supernet.data import load_for_space
     from hwnas.plugins.hurricane.supernet.evaluate import SubnetEvaluator
 
+    set_torch_threads()  # never more than the CPUs this process may use
     supernet, state = load_supernet(checkpoint)
     space = supernet.space
     if profile is not None or option:

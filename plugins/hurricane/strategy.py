@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -87,8 +88,8 @@ class Hurricane(Strategy):
     panel's best has not grown by it for ``patience`` = 2 chunks), ``panel`` (6),
     ``batch_size`` (128), ``lr`` (0.1), ``population``/``tournament`` (50/10),
     ``scratch_epochs`` (0.5), ``val_images`` (500), ``bn_images`` (128),
-    ``threads`` (torch threads; default: the CPUs this process may use,
-    :func:`hwnas.cpus.available_cpus`), ``final_candidates`` (5: the most
+    ``threads`` (torch intra-op threads; default and upper bound: the CPUs
+    this process may use, :func:`hwnas.cpus.available_cpus`), ``final_candidates`` (5: the most
     accurate architectures the layer model puts within the limit, measured end
     to end before one is retrained), ``final_rounds`` (2: when none of a round
     meets the limit as measured, the recalibrated layer model proposes the next
@@ -165,14 +166,15 @@ class Hurricane(Strategy):
     # -- the search ------------------------------------------------------------
     def ask_and_tell(self, problem: Problem) -> None:
         """Generate the space, run the stages, then measure and retrain the winner."""
+        from hwnas.cpus import available_cpus, set_torch_threads
         from hwnas.plugins.hurricane.supernet.data import load_for_space
         from hwnas.profile import probe_target
 
         live = live_target(problem)
-        if self.threads:
-            import torch
-
-            torch.set_num_threads(self.threads)
+        self._extra["host"] = {
+            "cpus_available": available_cpus(),
+            "torch_threads": set_torch_threads(self.threads),
+        }
         space = problem.space
         if not isinstance(space, HurricaneSpace):
             raise HwnasError(
@@ -547,7 +549,14 @@ class Hurricane(Strategy):
         self._last_stage = []
         self._result_accuracy = None
         self._unmet = None
+        load_before, began = _loadavg(), time.perf_counter()
         result = super().search(problem)
+        host = self._extra.setdefault("host", {})
+        host.update(
+            loadavg_before=load_before,
+            loadavg_after=_loadavg(),
+            wall_seconds=time.perf_counter() - began,
+        )
         result.extra["latency_limit_ms"] = problem.latency_limit_ms
         result.extra.update(self._extra)
         final = self._extra.get("final")
@@ -639,7 +648,32 @@ class Hurricane(Strategy):
         final = extra.get("final")
         if final:
             lines.extend(final_lines(final, extra.get("latency_limit_ms")))
+        host = extra.get("host")
+        if host:
+            lines.append(host_line(host))
         return lines
+
+
+def _loadavg() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages (None where the OS has none)."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def host_line(host: dict[str, Any]) -> str:
+    """One summary line: CPUs, torch threads, load average before and after, wall time."""
+
+    def load(values) -> str:
+        return "/".join(f"{v:.2f}" for v in values) if values else "n/a"
+
+    return (
+        f"host: {host.get('cpus_available', '?')} CPUs available, "
+        f"{host.get('torch_threads', '?')} torch threads; load average (1/5/15 min) "
+        f"{load(host.get('loadavg_before'))} before, {load(host.get('loadavg_after'))} after; "
+        f"wall time {host.get('wall_seconds', 0.0):.0f} s"
+    )
 
 
 def final_lines(final: dict[str, Any], limit: float | None) -> list[str]:
