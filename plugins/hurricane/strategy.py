@@ -93,7 +93,9 @@ class Hurricane(Strategy):
     accurate architectures the layer model puts within the limit, measured end
     to end before one is retrained), ``final_rounds`` (2: when none of a round
     meets the limit as measured, the recalibrated layer model proposes the next
-    ``final_candidates``).
+    ``final_candidates``), ``device`` (cpu; auto, cuda, cuda:N, mps: where the
+    supernet and the winner train), ``amp`` (true: float16 autocast on CUDA),
+    ``channels_last`` (true), ``loader_workers`` (0: DataLoader workers).
     The evaluation budget (``--evals``, default 160) is split evenly between
     the stages; the paper evaluates 1,000 per search (``--evals 1000``), which
     on a 2-core CPU costs about 10 minutes more.
@@ -126,6 +128,10 @@ class Hurricane(Strategy):
         threads: int | None = None,
         final_candidates: int = 5,
         final_rounds: int = 2,
+        device: str = "cpu",
+        amp: bool = True,
+        channels_last: bool = True,
+        loader_workers: int = 0,
         show_progress: bool = True,
         fresh: bool = False,
     ) -> None:
@@ -143,6 +149,16 @@ class Hurricane(Strategy):
             )
         self.t = int(t)
         self.final_candidates, self.final_rounds = int(final_candidates), int(final_rounds)
+        from hwnas.plugins.hurricane.supernet.device import check_device
+
+        self.device = check_device(str(device))
+        self.amp, self.channels_last = _flag(amp), _flag(channels_last)
+        if int(loader_workers) < 0:
+            raise HwnasError(
+                f"hurricane: loader_workers must be >= 0, got {loader_workers}",
+                "e.g. -s loader_workers=2 (0: batches in the training process)",
+            )
+        self.loader_workers = int(loader_workers)
         self.alpha, self.p, self.explore_layers = float(alpha), int(p), int(explore_layers)
         self.generated_path = generated
         self.measure = None if measure is None else int(measure)
@@ -168,12 +184,14 @@ class Hurricane(Strategy):
         """Generate the space, run the stages, then measure and retrain the winner."""
         from hwnas.cpus import available_cpus, set_torch_threads
         from hwnas.plugins.hurricane.supernet.data import load_for_space
+        from hwnas.plugins.hurricane.supernet.device import resolve_device
         from hwnas.profile import probe_target
 
         live = live_target(problem)
         self._extra["host"] = {
             "cpus_available": available_cpus(),
             "torch_threads": set_torch_threads(self.threads),
+            "device": str(resolve_device(self.device)),
         }
         space = problem.space
         if not isinstance(space, HurricaneSpace):
@@ -280,9 +298,10 @@ class Hurricane(Strategy):
         return [list(range(t, n)), list(range(t))]
 
     def _supernet(self, gspace, seed: int):
+        from hwnas.plugins.hurricane.supernet.device import resolve_device
         from hwnas.plugins.hurricane.supernet.model import Supernet
 
-        return Supernet(gspace, seed=seed)
+        return Supernet(gspace, seed=seed).to(resolve_device(self.device))
 
     def _stage(
         self,
@@ -384,7 +403,12 @@ class Hurricane(Strategy):
         from hwnas.plugins.hurricane.supernet.evaluate import SubnetEvaluator
 
         return SubnetEvaluator(
-            supernet, train, val, bn_batches=max(1, self.bn_images // 128), val_size=self.val_images
+            supernet,
+            train,
+            val,
+            bn_batches=max(1, self.bn_images // 128),
+            val_size=self.val_images,
+            channels_last=self.channels_last,
         )
 
     def _train(self, supernet, choices, train, val, seed, workdir, number) -> dict[str, Any]:
@@ -412,6 +436,10 @@ class Hurricane(Strategy):
                     lr=self.lr,
                     seed=seed * 1000 + state["chunks"],
                     checkpoint_every=max(1, self.chunk_steps // 2),
+                    channels_last=self.channels_last,
+                    device=self.device,
+                    amp=self.amp,
+                    loader_workers=self.loader_workers,
                 )
                 stats = train_supernet(
                     supernet,
@@ -529,6 +557,9 @@ class Hurricane(Strategy):
                 lr=self.lr,
                 seed=problem.seed,
                 progress=bar.follow,
+                device=self.device,
+                amp=self.amp,
+                channels_last=self.channels_last,
             )
         scratch = {
             "arch": text,
@@ -670,7 +701,8 @@ def host_line(host: dict[str, Any]) -> str:
 
     return (
         f"host: {host.get('cpus_available', '?')} CPUs available, "
-        f"{host.get('torch_threads', '?')} torch threads; load average (1/5/15 min) "
+        f"{host.get('torch_threads', '?')} torch threads, training on "
+        f"{host.get('device', 'cpu')}; load average (1/5/15 min) "
         f"{load(host.get('loadavg_before'))} before, {load(host.get('loadavg_after'))} after; "
         f"wall time {host.get('wall_seconds', 0.0):.0f} s"
     )
@@ -908,10 +940,22 @@ def evaluation_row(space, e: Evaluation) -> dict[str, Any]:
 
 
 def save_weights(module, path: Path) -> None:
-    """Atomically save a module's state dict."""
+    """Atomically save a module's state dict (as CPU tensors, whatever device it trained on)."""
     from hwnas.files import atomic_torch_save
 
-    atomic_torch_save(module.state_dict(), path)
+    atomic_torch_save({k: v.detach().cpu() for k, v in module.state_dict().items()}, path)
+
+
+def _flag(value) -> bool:
+    """A boolean option given as ``true``/``false``/``1``/``0`` (``-s amp=false``)."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text not in ("true", "false", "1", "0", "yes", "no"):
+            raise HwnasError(
+                f"hurricane: expected true or false, got {value!r}", "e.g. -s amp=false"
+            )
+        return text in ("true", "1", "yes")
+    return bool(value)
 
 
 def _foreign_fix(path: Path) -> str:
