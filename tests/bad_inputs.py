@@ -248,6 +248,8 @@ def assert_promise(code: int, out: str, err: str, fragments=()) -> str:
 
 
 ST = ("--store", "{cwd_store}")
+HURRICANE = ("search", "--strategy", "hurricane", "--target", "onnxruntime", "--latency-ms", "0.6",
+             "--out", "{cwd}/run", *ST)  # fmt: skip
 PROFILE = ("profile", "--target", "onnxruntime", "--layers", "0", "--ops", "SEP_k3", *ST)
 SEARCH = ("search", "--strategy", "random", "--target", "nb201/raspi4", "--out", "{cwd}/run")
 ARENA = ("arena", "--space", "nb201", "--device", "raspi4", "--strategies", "random")
@@ -573,6 +575,11 @@ CASES: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
     *_n(SN_TRAIN, "--val-size", 0),
     *_n(SN_TRAIN, "--train-images", 0),
     *_n(SN_TRAIN, "--threads", 0),
+    *_n(SN_TRAIN, "--loader-workers", -1, 65, "nan"),
+    *_n(SN_TRAIN, "--micro-batches", 0, -2),
+    ((*SN_TRAIN, "--device", "tpu"), ("--device", "tpu", "cuda:N")),
+    ((*SN_TRAIN, "--device", "cuda:x"), ("--device", "cuda:x")),
+    ((*SN_TRAIN, "--device", ""), ("--device",)),
     ((*SN_TRAIN, "--data-dir", "{missing}"), ("--data-dir",)),
     ((*SN_TRAIN, "--data-dir", "{file_txt}"), ("--data-dir",)),
     ((*SN_TRAIN, "--data-dir", "{dir}"), ("a_folder",)),
@@ -592,5 +599,17 @@ CASES: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
     (("supernet", "eval", "--random", "-1", "--checkpoint", "{tensor_pt}"), ("--random",)),
     (("supernet", "eval", "--bn-images", "0", "--checkpoint", "{tensor_pt}"), ("--bn-images",)),
     (("supernet", "eval", "--val-images", "0", "--checkpoint", "{tensor_pt}"), ("--val",)),
+    (("supernet", "eval", "--device", "tpu", "--checkpoint", "{tensor_pt}"), ("--device", "tpu")),
     (("supernet", "bogus"), ("bogus",)),
+    *[
+        ((*HURRICANE, *extra), fragments)
+        for extra, fragments in [
+            (("--device", "tpu"), ("--device", "tpu")),
+            (("-s", "device=npu"), ("npu",)),
+            (("-s", "final_candidates=0"), ("final_candidates",)),
+            (("-s", "final_rounds=0"), ("final_rounds",)),
+            (("-s", "loader_workers=-1"), ("loader_workers",)),
+            (("-s", "amp=maybe"), ("maybe",)),
+        ]
+    ],
 ]

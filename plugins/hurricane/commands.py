@@ -133,6 +133,7 @@ def train(
         world,
     )
 
+    resolve_device(device)  # one-line error now for a device unknown or not here
     set_torch_threads(threads)  # never more than the CPUs this process may use
     space = supernet_space(profile, option, ops)
     data = load_for_space(space, data_dir)
@@ -155,7 +156,6 @@ def train(
         loader_workers=loader_workers,
         micro_batches=micro_batches,
     )
-    resolve_device(device)  # one-line error now for a device that is not here
     started = init_distributed(device)
     if resume and checkpoint_every:
         interrupt.state_kept(f"checkpoint {checkpoint} (written every {checkpoint_every} steps)")
@@ -252,8 +252,8 @@ def evaluate(
     from hwnas.plugins.hurricane.supernet.device import resolve_device
     from hwnas.plugins.hurricane.supernet.evaluate import SubnetEvaluator
 
-    set_torch_threads()  # never more than the CPUs this process may use
     where = resolve_device(device)
+    set_torch_threads()  # never more than the CPUs this process may use
     supernet, state = load_supernet(checkpoint)
     supernet.to(where)
     space = supernet.space

@@ -38,7 +38,7 @@ def resolve_device(spec: str | torch.device | None = "cpu") -> torch.device:
     """The torch device for ``spec`` (one-line error for an unknown or absent device)."""
     if isinstance(spec, torch.device):
         return spec
-    text = (spec or "cpu").strip().lower()
+    text = "cpu" if spec is None else str(spec).strip().lower()
     if text == "auto":
         if torch.cuda.is_available():
             text = "cuda"
