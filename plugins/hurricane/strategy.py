@@ -810,7 +810,7 @@ def ranked_candidates(
     """Distinct architectures the layer model puts within ``limit_ms``, most accurate first.
 
     Each is ``{"arch", "accuracy", "predicted_ms"}`` (``arch`` in ``space``); a
-    tie in accuracy goes to the faster one.
+    tie in accuracy goes to the one evaluated first, as the stage's winner does.
     """
     best: dict[tuple[str, ...], Evaluation] = {}
     for e in evaluations:
@@ -818,7 +818,7 @@ def ranked_candidates(
             seen = best.get(e.arch.choices)
             if seen is None or e.accuracy > seen.accuracy:
                 best[e.arch.choices] = e
-    ordered = sorted(best.values(), key=lambda e: (-e.accuracy, e.latency_ms))
+    ordered = sorted(best.values(), key=lambda e: -e.accuracy)  # stable: ties keep their order
     return [
         {
             "arch": space.architecture(e.arch.choices),
