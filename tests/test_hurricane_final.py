@@ -253,7 +253,7 @@ def front_report(sources, latency_label=None):
     return {
         "strategy": "hurricane", "space": "hurricane", "target": "onnxruntime",
         "target_measurements": 3, "latency_limit_ms": 0.6, "truth": None, "front": front,
-        "report_accuracy": "supernet on validation (top-1 after BN recalibration)",
+        "report_accuracy": "supernet on validation (top-1)",
         "latency_label": latency_label,
     }  # fmt: skip
 
@@ -278,7 +278,7 @@ def test_plot_labels_come_from_the_latency_source(source, words):
     fig = front_figure(front_report([source]))
     ax = fig.axes[0]
     assert ax.get_xlabel() == f"latency (ms): {words}"
-    assert ax.get_ylabel() == "accuracy (%): supernet on validation (top-1 after BN recalibration)"
+    assert ax.get_ylabel() == "accuracy (%): supernet on validation (top-1)"
     texts = legend_texts(fig)
     assert any(f"latency: {words}" in t and "accuracy: supernet on validation" in t for t in texts)
     assert "latency limit 0.6 ms" in texts
@@ -308,7 +308,9 @@ def test_hurricane_plot_draws_the_measured_winner(space):
     result = SearchResult("hurricane", [], [], extra={"final": final, "latency_limit_ms": limit})
     label = "predicted by the layer model (onnxruntime)"
     fig = front_figure(front_report(["predicted"], label), lambda ax: Hurricane().plot(result, ax))
-    assert fig.axes[0].get_xlabel() == f"latency (ms): {label}"
+    assert fig.axes[0].get_xlabel() == (
+        f"latency (ms): {label}\nfinal candidates and winner: measured end to end on onnxruntime"
+    )
     texts = legend_texts(fig)
     measured = choice["chosen"]["measured_ms"]
     assert any(
@@ -317,5 +319,5 @@ def test_hurricane_plot_draws_the_measured_winner(space):
     assert any(t.startswith("final candidates over the limit (1;") for t in texts), texts
     star = [ln for ln in fig.axes[0].get_lines() if ln.get_marker() == "*"]
     assert list(star[0].get_xdata()) == [measured]
-    assert "winner measured" in fig.axes[0].get_title()
+    assert f"winner {measured:.3f} ms measured end to end" in fig.axes[0].get_title()
     plt.close(fig)

@@ -379,7 +379,8 @@ def front_figure(report: dict[str, Any], extras=None):
     The x label and the front's legend entry name the latency source
     (``report["latency_label"]``, else :func:`latency_label` of the front's
     ``latency_source``), the y label the accuracy source; the limit is a
-    vertical line and front points over it are crosses.
+    vertical line and front points over it are crosses. ``extras(ax)`` runs
+    after the labels are set (a strategy may add to them).
     """
     import matplotlib
 
@@ -432,17 +433,17 @@ def front_figure(report: dict[str, Any], extras=None):
         f"{report['space']} on {report['target']}: {report['target_measurements']} target "
         "measurements"
     )
-    extra_title = extras(ax) if extras is not None else None
-    if extra_title:
-        title += f"\n{extra_title}"
     ax.set_xlabel(f"latency (ms): {latency}")
     ax.set_ylabel(f"accuracy (%): {accuracy}")
+    extra_title = extras(ax) if extras is not None else None  # may add to the labels
+    if extra_title:
+        title += f"\n{extra_title}"
     ax.set_title(title, fontsize=8)
     if report["truth"] and front:
         accs = [p["report_accuracy"] for p in report["truth"]["true_front"]]
         ax.set_ylim(float(np.percentile(accs, 10)) - 2, max(accs) + 0.5)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=6.5, loc="best")
     fig.tight_layout()
     return fig
 

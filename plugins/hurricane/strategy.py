@@ -621,6 +621,7 @@ class Hurricane(Strategy):
         ok = [r for r in rows if r["within_limit"]]
         over = [r for r in rows if not r["within_limit"]]
         where = final["latency_source"]
+        ax.set_xlabel(f"{ax.get_xlabel()}\nfinal candidates and winner: {where}")
         if ok:
             ax.plot(
                 [r["measured_ms"] for r in ok],
@@ -653,7 +654,7 @@ class Hurricane(Strategy):
             f"(layer model {chosen['predicted_ms']:.3f} ms)",
         )
         return (
-            f"winner measured {chosen['measured_ms']:.3f} ms {where} "
+            f"winner {chosen['measured_ms']:.3f} ms {where} "
             f"(limit {limit:g} ms; dotted: layer model -> measured)"
         )
 

@@ -151,7 +151,7 @@ class SupernetAccuracy(AccuracySource):
 
     name = "supernet"
     #: What the number is (plot and report labels).
-    label = "supernet on validation (top-1 after BN recalibration)"
+    label = "supernet on validation (top-1)"
 
     @property
     def search_label(self) -> str:
