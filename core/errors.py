@@ -10,6 +10,10 @@ class HwnasError(Exception):
     ``error: <message> (<fix>)`` and never a traceback.
     """
 
+    #: Exit status of the CLI, and the word its one line starts with.
+    exit_status = 2
+    label = "error"
+
     def __init__(self, message: str, fix: str | None = None) -> None:
         super().__init__(message)
         self.message = message
@@ -33,3 +37,14 @@ class ArchitectureError(HwnasError):
 
 class DuplicatePluginError(HwnasError):
     """Two plugins register the same name for the same kind."""
+
+
+class ResultUnmet(HwnasError):
+    """The command ran and wrote its results, but they miss what was asked (exit status 1).
+
+    Example: no searched architecture meets the latency limit when measured
+    on the target. Shown as one ``warning:`` line.
+    """
+
+    exit_status = 1
+    label = "warning"

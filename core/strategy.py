@@ -20,6 +20,12 @@ class SearchResult:
     best: Evaluation | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     accuracy: Any = None  # the AccuracySource the front's accuracies came from
+    #: Set when the search ran but its result misses the problem (say, no winner meets
+    #: the latency limit when measured): the CLI writes the results, prints this as
+    #: one warning line and exits with status 1.
+    unmet: str | None = None
+    #: Where the front's latencies come from, in words (default: from their latency_source).
+    latency_label: str | None = None
 
     @property
     def evaluations(self) -> int:

@@ -250,6 +250,8 @@ def assert_promise(code: int, out: str, err: str, fragments=()) -> str:
 ST = ("--store", "{cwd_store}")
 BOARD = ("board", "emulate", "--tracker", "127.0.0.1:1")  # nothing listens there
 TVM_ARM = ("profile", "--target", "tvm-arm", "--layers", "0", "--ops", "SEP_k3", *ST)
+HURRICANE = ("search", "--strategy", "hurricane", "--target", "onnxruntime", "--latency-ms", "0.6",
+             "--out", "{cwd}/run", *ST)  # fmt: skip
 PROFILE = ("profile", "--target", "onnxruntime", "--layers", "0", "--ops", "SEP_k3", *ST)
 SEARCH = ("search", "--strategy", "random", "--target", "nb201/raspi4", "--out", "{cwd}/run")
 ARENA = ("arena", "--space", "nb201", "--device", "raspi4", "--strategies", "random")
@@ -575,6 +577,11 @@ CASES: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
     *_n(SN_TRAIN, "--val-size", 0),
     *_n(SN_TRAIN, "--train-images", 0),
     *_n(SN_TRAIN, "--threads", 0),
+    *_n(SN_TRAIN, "--loader-workers", -1, 65, "nan"),
+    *_n(SN_TRAIN, "--micro-batches", 0, -2),
+    ((*SN_TRAIN, "--device", "tpu"), ("--device", "tpu", "cuda:N")),
+    ((*SN_TRAIN, "--device", "cuda:x"), ("--device", "cuda:x")),
+    ((*SN_TRAIN, "--device", ""), ("--device",)),
     ((*SN_TRAIN, "--data-dir", "{missing}"), ("--data-dir",)),
     ((*SN_TRAIN, "--data-dir", "{file_txt}"), ("--data-dir",)),
     ((*SN_TRAIN, "--data-dir", "{dir}"), ("a_folder",)),
@@ -594,6 +601,7 @@ CASES: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
     (("supernet", "eval", "--random", "-1", "--checkpoint", "{tensor_pt}"), ("--random",)),
     (("supernet", "eval", "--bn-images", "0", "--checkpoint", "{tensor_pt}"), ("--bn-images",)),
     (("supernet", "eval", "--val-images", "0", "--checkpoint", "{tensor_pt}"), ("--val",)),
+    (("supernet", "eval", "--device", "tpu", "--checkpoint", "{tensor_pt}"), ("--device", "tpu")),
     (("supernet", "bogus"), ("bogus",)),
     # --- hwnas board (an emulated AArch64 board; no row may start it) ---------------
     (("board", "emulate", "--tracker", "nohost"), ("HOST:PORT",)),
@@ -611,4 +619,15 @@ CASES: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
     ((*TVM_ARM, "-t", "tolerance=0"), ("tolerance",)),
     ((*TVM_ARM, "-t", "tolerance=2"), ("tolerance",)),
     ((*TVM_ARM, "-t", "check=perhaps"), ("check",)),
+    *[
+        ((*HURRICANE, *extra), fragments)
+        for extra, fragments in [
+            (("--device", "tpu"), ("--device", "tpu")),
+            (("-s", "device=npu"), ("npu",)),
+            (("-s", "final_candidates=0"), ("final_candidates",)),
+            (("-s", "final_rounds=0"), ("final_rounds",)),
+            (("-s", "loader_workers=-1"), ("loader_workers",)),
+            (("-s", "amp=maybe"), ("maybe",)),
+        ]
+    ],
 ]

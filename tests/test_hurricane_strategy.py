@@ -119,6 +119,13 @@ def test_search_end_to_end_then_resume_after_a_kill(tmp_path, store):
     assert "measured end to end on onnxruntime" in final["latency_source"]
     assert final["latency_ms"] > 0 and 0 <= final["scratch"]["test_accuracy"] <= 100
     assert report["best"]["arch"] == final["arch"]
+    candidates = final["candidates"]  # measured end to end; the most accurate one within the limit
+    assert 1 <= len(candidates) <= 5 and all(c["measured_ms"] > 0 for c in candidates)
+    assert final["chosen"]["arch"] == final["arch"] == candidates[0]["arch"]
+    assert final["latency_ms"] == candidates[0]["measured_ms"]
+    assert report["latency_label"] == "predicted by the layer model (onnxruntime)"
+    host = extra["host"]
+    assert host["torch_threads"] == 1 and host["device"] == "cpu" and host["wall_seconds"] > 0
     for name in ("result.json", "front.png", "winner.onnx", "space.json"):
         assert (out / name).exists(), name
     artifact = final["files"]["artifact"]

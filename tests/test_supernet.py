@@ -466,5 +466,22 @@ def test_torchrun_two_ranks_train_identical_weights(tmp_path):
     assert state["step"] == 4 and state["world_size"] == 2
     supernet, _ = load_supernet(ckpt)
     assert state_digest(supernet) + "\n" == rank0
+    initial = dict(Supernet(supernet.space, seed=3).named_parameters())
     # The ranks did train: the weights moved away from the seeded initial ones.
     assert state_digest(Supernet(supernet.space, seed=3)) + "\n" != rank0
+
+    # One process on the same global batches, split like the two ranks' shards
+    # (--micro-batches 2: BN sees the same per-shard statistics), reaches the same weights.
+    # One thread, like each rank: another thread count sums convolutions in another order.
+    single = tmp_path / "single.pt"
+    args = cmd[cmd.index("--profile") : cmd.index("--checkpoint")]
+    result = hwnas("supernet", "train", *args, "--micro-batches", "2", "--threads", "1",
+                   "--checkpoint", str(single), "--json")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout)["world_size"] == 1
+    one, _ = load_supernet(single)
+    ddp = dict(supernet.named_parameters())
+    for name, value in one.named_parameters():
+        assert torch.allclose(value, ddp[name], rtol=1e-5, atol=1e-7), name
+    moved = [n for n, v in one.named_parameters() if not torch.equal(v, initial[n])]
+    assert moved, "the single process did not train"

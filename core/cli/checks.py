@@ -142,6 +142,8 @@ RULES: dict[str, Number | PathRule] = {
     "refine": Number(0, 100_000, example="40"),
     "pool": Number(1, 10_000, example="16"),
     "reach": Number(1, 64, example="2"),
+    "loader_workers": Number(0, 64, example="2"),
+    "micro_batches": Number(1, 1024, example="2"),
     # real numbers
     "timeout": Number(0, 86_400, above=True, example="600"),
     "min_repeat_ms": Number(0, 60_000, example="20"),

@@ -279,7 +279,7 @@ def _run() -> int:
         where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
         _error(f"{exc.format_message()}{where}")
     except HwnasError as exc:
-        _error(str(exc))
+        _error(str(exc), exc.exit_status, exc.label)
     return code if isinstance(code, int) else 0
 
 
@@ -290,11 +290,11 @@ def _interrupted() -> None:
     sys.exit(interrupt.EXIT_STATUS)
 
 
-def _error(message: str) -> None:
-    """Print ``error: MESSAGE`` as one line on stderr and exit with status 2."""
+def _error(message: str, status: int = 2, label: str = "error") -> None:
+    """Print ``LABEL: MESSAGE`` as one line on stderr and exit with ``status`` (2: error)."""
     line = " ".join(message.split())
-    Console(stderr=True).print(f"[red]error:[/red] {line}", highlight=False, soft_wrap=True)
-    sys.exit(2)
+    Console(stderr=True).print(f"[red]{label}:[/red] {line}", highlight=False, soft_wrap=True)
+    sys.exit(status)
 
 
 try:

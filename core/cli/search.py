@@ -30,7 +30,7 @@ from hwnas.cli.common import (
     wide_console,
     write_json,
 )
-from hwnas.errors import HwnasError
+from hwnas.errors import HwnasError, ResultUnmet
 from hwnas.manager import accepted_options
 from hwnas.run_folder import open_run, release_unused
 
@@ -207,13 +207,16 @@ def search(
     report = search_report(result, problem, options, dataset, data_dir)
     report["seconds"] = seconds
     report["summary"] = strategy_obj.summary(result)
+    report["unmet"] = result.unmet
     json_path = write_json(out / "result.json", report)
     png_path = plot_search(report, out / "front.png", lambda ax: strategy_obj.plot(result, ax))
     if as_json:
         print_json(report)
-        return
-    print_search(report)
-    console.print(f"wrote {json_path} and {png_path} ({seconds:.1f} s)")
+    else:
+        print_search(report)
+        console.print(f"wrote {json_path} and {png_path} ({seconds:.1f} s)")
+    if result.unmet:
+        raise ResultUnmet(f"{result.unmet}; results in {json_path}")
 
 
 def _run_search(
@@ -272,6 +275,8 @@ def search_report(result, problem, options: dict, dataset: str, data_dir) -> dic
         "evaluations": result.evaluations,
         "target_measurements": result.extra.get("target_measurements", result.evaluations),
         "latency_sources": sorted({e.latency_source for e in result.history}),
+        "latency_label": result.latency_label
+        or latency_label({e.latency_source for e in result.front}, problem.latency.name),
         "front": [row(e) for e in result.front],
         "best": None if result.best is None else row(result.best),
         "extra": result.extra,
@@ -338,11 +343,44 @@ def print_search(report: dict[str, Any]) -> None:
         console.print(f"HV ratio vs the true front: {report['truth']['hv_ratio']:.3f}")
 
 
+#: How each ``latency_source`` is named on plots (``{target}`` is the report's target).
+SOURCE_WORDS = {
+    "measured": "measured end to end on {target}",
+    "layer-sum": "sum of layers measured on {target}",
+    "predicted": "predicted by a latency model ({target})",
+    "recorded": "recorded table ({target})",
+}
+
+
+def latency_label(sources, target: str) -> str:
+    """Where latencies with these ``latency_source`` values come from, in words."""
+    words = [SOURCE_WORDS.get(s, s + " ({target})").format(target=target) for s in sorted(sources)]
+    return ", ".join(words) or "-"
+
+
 def plot_search(report: dict[str, Any], path: Path, extras=None) -> Path:
     """PNG: the front (and the true front when known, and the limit); ``extras(ax)`` adds more.
 
     ``extras`` returns an optional line for the title (the strategy's
     :meth:`~hwnas.strategy.Strategy.plot`).
+    """
+    import matplotlib.pyplot as plt
+
+    fig = front_figure(report, extras)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def front_figure(report: dict[str, Any], extras=None):
+    """The front plot as a matplotlib figure; its labels say where each number comes from.
+
+    The x label and the front's legend entry name the latency source
+    (``report["latency_label"]``, else :func:`latency_label` of the front's
+    ``latency_source``), the y label the accuracy source; the limit is a
+    vertical line and front points over it are crosses. ``extras(ax)`` runs
+    after the labels are set (a strategy may add to them).
     """
     import matplotlib
 
@@ -358,11 +396,14 @@ def plot_search(report: dict[str, Any], path: Path, extras=None) -> Path:
             where="post",
             color="black",
             lw=1.4,
-            label=f"true front ({len(true)})",
+            label=f"true front ({len(true)}; {report['report_accuracy']})",
         )
     front = report["front"]
-    sources = ", ".join(sorted({p["latency_source"] for p in front})) or "-"
-    label = f"{report['strategy']} front ({len(front)}; latency {sources})"
+    latency = report.get("latency_label") or latency_label(
+        {p["latency_source"] for p in front}, report["target"]
+    )
+    accuracy = report["report_accuracy"]
+    label = f"{report['strategy']} front ({len(front)}; latency: {latency}; accuracy: {accuracy})"
     if report["truth"]:
         label += f", HV ratio {report['truth']['hv_ratio']:.3f}"
     limit = report["latency_limit_ms"]
@@ -377,7 +418,7 @@ def plot_search(report: dict[str, Any], path: Path, extras=None) -> Path:
         label=label,
     )
     if limit is not None:
-        ax.axvline(limit, color="grey", ls="--", lw=1, label=f"limit {limit:g} ms")
+        ax.axvline(limit, color="grey", ls="--", lw=1, label=f"latency limit {limit:g} ms")
         over = [p for p in front if p["latency_ms"] > limit]
         if over:
             ax.plot(
@@ -386,28 +427,25 @@ def plot_search(report: dict[str, Any], path: Path, extras=None) -> Path:
                 "x",
                 color="black",
                 ms=7,
-                label=f"over the limit ({len(over)})",
+                label=f"over the limit ({len(over)}; infeasible)",
             )
     title = (
         f"{report['space']} on {report['target']}: {report['target_measurements']} target "
         "measurements"
     )
-    extra_title = extras(ax) if extras is not None else None
+    ax.set_xlabel(f"latency (ms): {latency}")
+    ax.set_ylabel(f"accuracy (%): {accuracy}")
+    extra_title = extras(ax) if extras is not None else None  # may add to the labels
     if extra_title:
         title += f"\n{extra_title}"
-    ax.set_xlabel(f"latency on {report['target']} (ms)")
-    ax.set_ylabel(f"accuracy (%) [{report['report_accuracy']}]")
     ax.set_title(title, fontsize=8)
     if report["truth"] and front:
         accs = [p["report_accuracy"] for p in report["truth"]["true_front"]]
         ax.set_ylim(float(np.percentile(accs, 10)) - 2, max(accs) + 0.5)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=6.5, loc="best")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return fig
 
 
 def register(app: typer.Typer) -> None:

@@ -38,6 +38,14 @@ DataDirOption = Annotated[
 ]
 CheckpointOption = Annotated[Path, typer.Option(help="Supernet checkpoint file.")]
 ProgressFlag = Annotated[bool, typer.Option(help="Show a progress bar.")]
+DeviceOption = Annotated[
+    str,
+    typer.Option(
+        help="Torch device: auto (cuda if available, else mps, else cpu), cpu, cuda, cuda:N "
+        "or mps. Under torchrun, cuda is cuda:LOCAL_RANK and the ranks use nccl (gloo "
+        "otherwise)."
+    ),
+]
 
 
 def supernet_space(profile: str | None, option: list[str] | None, ops: str | None = None):
@@ -80,18 +88,42 @@ def train(
     train_images: Annotated[
         int | None, typer.Option(help="Train on only the first N images of the training split.")
     ] = None,
-    threads: Annotated[int | None, typer.Option(help="torch threads (default: torch's).")] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            help="torch threads (default and upper bound: the CPUs this process may use, "
+            "shared among the ranks on this node)."
+        ),
+    ] = None,
+    device: DeviceOption = "cpu",
+    amp: Annotated[
+        bool, typer.Option(help="Mixed precision (float16 autocast + grad scaler) on CUDA.")
+    ] = True,
+    channels_last: Annotated[
+        bool, typer.Option(help="channels_last memory format for weights and images.")
+    ] = True,
+    loader_workers: Annotated[
+        int, typer.Option(help="DataLoader worker processes (0: batches in this process).")
+    ] = 0,
+    micro_batches: Annotated[
+        int,
+        typer.Option(
+            help="Split each rank's batch into N parts whose gradients are summed (one process "
+            "with N parts computes what N data-parallel ranks do)."
+        ),
+    ] = 1,
     progress: ProgressFlag = True,
     as_json: JsonFlag = False,
 ) -> None:
     """Train the SPOS supernet (one uniformly sampled path per batch) and save a checkpoint.
 
-    Under torchrun (WORLD_SIZE > 1) every rank joins a gloo process group and
-    trains its shard of each batch; rank 0 writes the checkpoint.
+    Under torchrun (WORLD_SIZE > 1) every rank joins a process group (nccl on
+    CUDA, gloo otherwise) and trains its shard of each batch; rank 0 writes
+    the checkpoint.
     """
-    import torch
-
+    from hwnas.cpus import set_torch_threads
     from hwnas.plugins.hurricane.supernet.data import load_for_space
+    from hwnas.plugins.hurricane.supernet.device import check_device, resolve_device
     from hwnas.plugins.hurricane.supernet.model import Supernet
     from hwnas.plugins.hurricane.supernet.train import (
         TrainConfig,
@@ -101,8 +133,8 @@ def train(
         world,
     )
 
-    if threads is not None:
-        torch.set_num_threads(max(1, threads))
+    resolve_device(device)  # one-line error now for a device unknown or not here
+    set_torch_threads(threads)  # never more than the CPUs this process may use
     space = supernet_space(profile, option, ops)
     data = load_for_space(space, data_dir)
     train_split, _, _ = data.splits(val_size, SPLIT_SEED)
@@ -118,8 +150,13 @@ def train(
         label_smoothing=label_smoothing,
         seed=seed,
         checkpoint_every=checkpoint_every,
+        channels_last=channels_last,
+        device=check_device(device),
+        amp=amp,
+        loader_workers=loader_workers,
+        micro_batches=micro_batches,
     )
-    started = init_distributed()
+    started = init_distributed(device)
     if resume and checkpoint_every:
         interrupt.state_kept(f"checkpoint {checkpoint} (written every {checkpoint_every} steps)")
     try:
@@ -172,6 +209,7 @@ def train(
         "images_per_second": stats.images_per_second,
         "final_loss": stats.final_loss,
         "world_size": stats.world_size,
+        "device": str(resolve_device(device)),
     }
     if as_json:
         print_json(report_data)
@@ -202,16 +240,22 @@ def evaluate(
     data_dir: DataDirOption = None,
     bn_images: Annotated[int, typer.Option(help="Training images for BN recalibration.")] = 256,
     val_images: Annotated[int, typer.Option(help="Validation images scored.")] = 1000,
+    device: DeviceOption = "cpu",
     as_json: JsonFlag = False,
 ) -> None:
     """Supernet validation top-1 of paths, after recalibrating BN on training images."""
     import numpy as np
 
+    from hwnas.cpus import set_torch_threads
     from hwnas.plugins.hurricane.supernet.checkpoint import load_supernet
     from hwnas.plugins.hurricane.supernet.data import load_for_space
+    from hwnas.plugins.hurricane.supernet.device import resolve_device
     from hwnas.plugins.hurricane.supernet.evaluate import SubnetEvaluator
 
+    where = resolve_device(device)
+    set_torch_threads()  # never more than the CPUs this process may use
     supernet, state = load_supernet(checkpoint)
+    supernet.to(where)
     space = supernet.space
     if profile is not None or option:
         from hwnas.plugins.hurricane.supernet.checkpoint import check_signature

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -50,6 +51,7 @@ STATE_FILES = (
     "space.json",
     "stage*.json",
     "stage*.pt",
+    "final.json",
     "scratch.json",
     "winner.pt",
     "winner*.onnx",
@@ -86,7 +88,14 @@ class Hurricane(Strategy):
     panel's best has not grown by it for ``patience`` = 2 chunks), ``panel`` (6),
     ``batch_size`` (128), ``lr`` (0.1), ``population``/``tournament`` (50/10),
     ``scratch_epochs`` (0.5), ``val_images`` (500), ``bn_images`` (128),
-    ``threads`` (torch threads; default torch's choice, one per core).
+    ``threads`` (torch intra-op threads; default and upper bound: the CPUs
+    this process may use, :func:`hwnas.cpus.available_cpus`), ``final_candidates`` (5: the most
+    accurate architectures the layer model puts within the limit, measured end
+    to end before one is retrained), ``final_rounds`` (2: when none of a round
+    meets the limit as measured, the recalibrated layer model proposes the next
+    ``final_candidates``), ``device`` (cpu; auto, cuda, cuda:N, mps: where the
+    supernet and the winner train), ``amp`` (true: float16 autocast on CUDA),
+    ``channels_last`` (true), ``loader_workers`` (0: DataLoader workers).
     The evaluation budget (``--evals``, default 160) is split evenly between
     the stages; the paper evaluates 1,000 per search (``--evals 1000``), which
     on a 2-core CPU costs about 10 minutes more.
@@ -117,6 +126,12 @@ class Hurricane(Strategy):
         val_images: int = 500,
         bn_images: int = 128,
         threads: int | None = None,
+        final_candidates: int = 5,
+        final_rounds: int = 2,
+        device: str = "cpu",
+        amp: bool = True,
+        channels_last: bool = True,
+        loader_workers: int = 0,
         show_progress: bool = True,
         fresh: bool = False,
     ) -> None:
@@ -127,7 +142,23 @@ class Hurricane(Strategy):
                 "hurricane: need 1 <= chunk_steps <= max_steps",
                 "e.g. -s chunk_steps=100 -s max_steps=2000",
             )
+        if final_candidates < 1 or final_rounds < 1:
+            raise HwnasError(
+                "hurricane: final_candidates and final_rounds must be >= 1",
+                "e.g. -s final_candidates=5 -s final_rounds=2",
+            )
         self.t = int(t)
+        self.final_candidates, self.final_rounds = int(final_candidates), int(final_rounds)
+        from hwnas.plugins.hurricane.supernet.device import check_device
+
+        self.device = check_device(str(device))
+        self.amp, self.channels_last = _flag(amp), _flag(channels_last)
+        if int(loader_workers) < 0:
+            raise HwnasError(
+                f"hurricane: loader_workers must be >= 0, got {loader_workers}",
+                "e.g. -s loader_workers=2 (0: batches in the training process)",
+            )
+        self.loader_workers = int(loader_workers)
         self.alpha, self.p, self.explore_layers = float(alpha), int(p), int(explore_layers)
         self.generated_path = generated
         self.measure = None if measure is None else int(measure)
@@ -145,18 +176,23 @@ class Hurricane(Strategy):
         self.fresh = bool(fresh)
         self._extra: dict[str, Any] = {}
         self._last_stage: list[Evaluation] = []
+        self._layer_model = None
+        self._unmet: str | None = None
 
     # -- the search ------------------------------------------------------------
     def ask_and_tell(self, problem: Problem) -> None:
         """Generate the space, run the stages, then measure and retrain the winner."""
+        from hwnas.cpus import available_cpus, set_torch_threads
         from hwnas.plugins.hurricane.supernet.data import load_for_space
+        from hwnas.plugins.hurricane.supernet.device import resolve_device
         from hwnas.profile import probe_target
 
         live = live_target(problem)
-        if self.threads:
-            import torch
-
-            torch.set_num_threads(self.threads)
+        self._extra["host"] = {
+            "cpus_available": available_cpus(),
+            "torch_threads": set_torch_threads(self.threads),
+            "device": str(resolve_device(self.device)),
+        }
         space = problem.space
         if not isinstance(space, HurricaneSpace):
             raise HwnasError(
@@ -205,7 +241,7 @@ class Hurricane(Strategy):
         ]
         self._extra["supernet_steps"] = sum(r.steps for r in reports)
         self._extra["supernet_seconds"] = sum(r.train_seconds for r in reports)
-        self._final(problem, live, gspace.full().architecture(winner), train, test, workdir)
+        self._final(problem, live, train, test, workdir)
 
     def _space(self, problem: Problem, live: dict[str, Any], workdir: Path):
         from hwnas.plugins.hurricane.space_generation import GeneratedSpace, build_generated_space
@@ -262,9 +298,10 @@ class Hurricane(Strategy):
         return [list(range(t, n)), list(range(t))]
 
     def _supernet(self, gspace, seed: int):
+        from hwnas.plugins.hurricane.supernet.device import resolve_device
         from hwnas.plugins.hurricane.supernet.model import Supernet
 
-        return Supernet(gspace, seed=seed)
+        return Supernet(gspace, seed=seed).to(resolve_device(self.device))
 
     def _stage(
         self,
@@ -366,7 +403,12 @@ class Hurricane(Strategy):
         from hwnas.plugins.hurricane.supernet.evaluate import SubnetEvaluator
 
         return SubnetEvaluator(
-            supernet, train, val, bn_batches=max(1, self.bn_images // 128), val_size=self.val_images
+            supernet,
+            train,
+            val,
+            bn_batches=max(1, self.bn_images // 128),
+            val_size=self.val_images,
+            channels_last=self.channels_last,
         )
 
     def _train(self, supernet, choices, train, val, seed, workdir, number) -> dict[str, Any]:
@@ -394,6 +436,10 @@ class Hurricane(Strategy):
                     lr=self.lr,
                     seed=seed * 1000 + state["chunks"],
                     checkpoint_every=max(1, self.chunk_steps // 2),
+                    channels_last=self.channels_last,
+                    device=self.device,
+                    amp=self.amp,
+                    loader_workers=self.loader_workers,
                 )
                 stats = train_supernet(
                     supernet,
@@ -418,51 +464,114 @@ class Hurricane(Strategy):
                 bar.note(f"panel accuracy {accuracy:.1f}%")
         return state
 
-    def _final(self, problem, live, arch, train, test, workdir: Path) -> None:
-        """Measure the winner end to end on the target, retrain it from scratch, export it."""
-        from hwnas.artifacts import export_winner
-        from hwnas.plugins.hurricane.supernet.scratch import train_from_scratch
+    def _final(self, problem, live, train, test, workdir: Path) -> None:
+        """Measure the best candidates end to end, keep the most accurate within the limit.
 
+        The kept one is retrained from scratch and exported; the choice is saved
+        in ``final.json`` so a resumed run keeps it (its layer model may have
+        been calibrated on more whole networks since).
+        """
         space = problem.space.full()
-        measured = live["model"].latency(arch)
+        limit = problem.latency_limit_ms
+        final_path = workdir / "final.json"
+        if final_path.exists():
+            choice = read_json_file(final_path, "result file", _foreign_fix(final_path))
+        else:
+            choice = self._choose(problem, live, space, limit)
+            with interrupt.deferred():
+                final_path.write_text(json.dumps(choice) + "\n", encoding="utf-8")
         fp = self._layer_model.fingerprint_key
         self._extra["target_measurements"] = len(live["store"].keys(fp)) - self._known
+        final: dict[str, Any] = {
+            **choice,
+            "limit_ms": limit,
+            "latency_source": f"measured end to end on {live['target']}",
+        }
+        self._extra["final"] = final
+        chosen = choice["chosen"]
+        if chosen is None:
+            best = min(choice["candidates"], key=lambda c: c["measured_ms"])
+            self._unmet = (
+                f"no candidate met the latency limit when measured end to end on "
+                f"{live['target']}: best measured {best['measured_ms']:.3f} ms > limit "
+                f"{limit:g} ms ({len(choice['candidates'])} candidates measured; the layer model "
+                f"predicted {best['predicted_ms']:.3f} ms for it); nothing retrained or exported "
+                f"(raise --latency-ms, or -s final_candidates=N to measure more)"
+            )
+            return
+        arch = space.parse(chosen["arch"])
+        scratch = self._scratch(problem, space, arch, train, test, workdir)
+        files = export_winner_files(space, arch, workdir, live)
+        final.update(
+            arch=chosen["arch"],
+            latency_ms=chosen["measured_ms"],
+            predicted_latency_ms=chosen["predicted_ms"],
+            accuracy=chosen["accuracy"],
+            scratch=scratch,
+            files=files,
+        )
+
+    def _choose(self, problem, live, space, limit: float) -> dict[str, Any]:
+        """Rank the last stage's candidates and measure them (see :func:`choose_final`)."""
+        model = self._layer_model
+        ranked = ranked_candidates(self._last_stage or problem.history, space, limit)
+
+        def recalibrate() -> dict[str, Any]:
+            whole = model.stored_whole_archs()  # the calibration networks and the candidates
+            if whole:
+                model.calibrate(list(whole), list(whole.values()))
+            return model.overhead.as_dict()
+
+        before = model.overhead.as_dict()
+        choice = choose_final(
+            ranked,
+            space,
+            lambda archs: np.asarray(model.latencies(archs), dtype=float),
+            lambda archs: np.asarray(live["model"].latencies(archs), dtype=float),
+            recalibrate,
+            limit,
+            self.final_candidates,
+            self.final_rounds,
+        )
+        choice["overhead_before"] = before
+        return choice
+
+    def _scratch(self, problem, space, arch, train, test, workdir: Path) -> dict[str, Any]:
+        """Train ``arch`` from scratch (or read the saved result of this very arch)."""
+        from hwnas.plugins.hurricane.supernet.scratch import train_from_scratch
+
         scratch_path = workdir / "scratch.json"
+        text = space.format(arch)
         if scratch_path.exists():
             scratch = read_json_file(scratch_path, "result file", _foreign_fix(scratch_path))
-        else:
-            with ChunkProgress("winner: training from scratch", 1, self.show_progress) as bar:
-                result = train_from_scratch(
-                    space,
-                    arch,
-                    train,
-                    test,
-                    epochs=self.scratch_epochs,
-                    batch_size=self.batch_size,
-                    lr=self.lr,
-                    seed=problem.seed,
-                    progress=bar.follow,
-                )
-            scratch = {
-                "test_accuracy": result.test_accuracy,
-                "epochs": result.epochs,
-                "images": result.images,
-                "seconds": result.seconds,
-            }
-            with interrupt.deferred():
-                save_weights(result.model, workdir / "winner.pt")
-                scratch_path.write_text(json.dumps(scratch) + "\n", encoding="utf-8")
-        files = export_winner(
-            space, arch, workdir, live["target"], live["options"], workdir / "winner.pt"
-        )
-        self._extra["final"] = {
-            "arch": space.format(arch),
-            "latency_ms": measured.ms,
-            "latency_source": f"{measured.source} end to end on {live['target']}",
-            "predicted_latency_ms": float(self._layer_model.latency(arch).ms),
-            "scratch": scratch,
-            "files": files,
+            if scratch.get("arch") == text and (workdir / "winner.pt").exists():
+                return scratch
+        with ChunkProgress("winner: training from scratch", 1, self.show_progress) as bar:
+            result = train_from_scratch(
+                space,
+                arch,
+                train,
+                test,
+                epochs=self.scratch_epochs,
+                batch_size=self.batch_size,
+                lr=self.lr,
+                seed=problem.seed,
+                progress=bar.follow,
+                device=self.device,
+                amp=self.amp,
+                channels_last=self.channels_last,
+            )
+        scratch = {
+            "arch": text,
+            "test_accuracy": result.test_accuracy,
+            "epochs": result.epochs,
+            "images": result.images,
+            "seconds": result.seconds,
         }
+        with interrupt.deferred():
+            save_weights(result.model, workdir / "winner.pt")
+            scratch_path.write_text(json.dumps(scratch) + "\n", encoding="utf-8")
+        return scratch
 
     # -- result -----------------------------------------------------------------
     def search(self, problem: Problem) -> SearchResult:
@@ -470,10 +579,84 @@ class Hurricane(Strategy):
         self._extra = {}
         self._last_stage = []
         self._result_accuracy = None
+        self._unmet = None
+        load_before, began = _loadavg(), time.perf_counter()
         result = super().search(problem)
+        host = self._extra.setdefault("host", {})
+        host.update(
+            loadavg_before=load_before,
+            loadavg_after=_loadavg(),
+            wall_seconds=time.perf_counter() - began,
+        )
         result.extra["latency_limit_ms"] = problem.latency_limit_ms
         result.extra.update(self._extra)
+        final = self._extra.get("final")
+        if final is not None:
+            # The winner is the one measured within the limit, not the supernet's favourite.
+            chosen = (final.get("chosen") or {}).get("arch")
+            fmt = problem.space.format
+            matches = [e for e in self.front_candidates(problem) if fmt(e.arch) == chosen]
+            result.best = matches[0] if matches else None
+        result.unmet = self._unmet
+        if self._layer_model is not None:
+            target = getattr(problem.latency, "name", "the target")
+            result.latency_label = f"predicted by the layer model ({target})"
         return result
+
+    def plot(self, result: SearchResult, ax) -> str | None:
+        """The final candidates at their measured latency; the winner labelled as measured."""
+        final = result.extra.get("final")
+        if not final or not final.get("candidates"):
+            return None
+        rows = final["candidates"]
+        limit = result.extra.get("latency_limit_ms")
+        for row in rows:  # predicted -> measured, at the candidate's supernet accuracy
+            ax.plot(
+                [row["predicted_ms"], row["measured_ms"]],
+                [row["accuracy"]] * 2,
+                ":",
+                color="tab:blue",
+                lw=0.8,
+            )
+        ok = [r for r in rows if r["within_limit"]]
+        over = [r for r in rows if not r["within_limit"]]
+        where = final["latency_source"]
+        ax.set_xlabel(f"{ax.get_xlabel()}\nfinal candidates and winner: {where}")
+        if ok:
+            ax.plot(
+                [r["measured_ms"] for r in ok],
+                [r["accuracy"] for r in ok],
+                "v",
+                mfc="none",
+                color="tab:blue",
+                label=f"final candidates within the limit ({len(ok)}; latency {where})",
+            )
+        if over:
+            ax.plot(
+                [r["measured_ms"] for r in over],
+                [r["accuracy"] for r in over],
+                "v",
+                color="black",
+                label=f"final candidates over the limit ({len(over)}; latency {where})",
+            )
+        chosen = final.get("chosen")
+        if chosen is None:
+            best = min(r["measured_ms"] for r in rows)
+            return f"no candidate met the {limit:g} ms limit as measured (best {best:.3f} ms)"
+        ax.plot(
+            [chosen["measured_ms"]],
+            [chosen["accuracy"]],
+            "*",
+            ms=14,
+            color="gold",
+            mec="black",
+            label=f"winner: {chosen['measured_ms']:.3f} ms {where} "
+            f"(layer model {chosen['predicted_ms']:.3f} ms)",
+        )
+        return (
+            f"winner {chosen['measured_ms']:.3f} ms {where} "
+            f"(limit {limit:g} ms; dotted: layer model -> measured)"
+        )
 
     def result_accuracy(self, problem: Problem):
         """The last stage's supernet: the front's accuracies are its."""
@@ -496,17 +679,72 @@ class Hurricane(Strategy):
         ]
         final = extra.get("final")
         if final:
-            scratch = final["scratch"]
-            lines.append(
-                f"[bold]winner[/bold] {final['arch']}\n"
-                f"  latency {final['latency_ms']:.3f} ms ({final['latency_source']}; layer model "
-                f"{final['predicted_latency_ms']:.3f} ms; "
-                f"limit {extra.get('latency_limit_ms')} ms)\n"
-                f"  test accuracy {scratch['test_accuracy']:.2f}% after {scratch['epochs']:.2g} "
-                f"epoch(s) from scratch ({scratch['seconds']:.0f} s)\n  files: "
-                + ", ".join(str(v) for v in final["files"].values())
-            )
+            lines.extend(final_lines(final, extra.get("latency_limit_ms")))
+        host = extra.get("host")
+        if host:
+            lines.append(host_line(host))
         return lines
+
+
+def _loadavg() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages (None where the OS has none)."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def host_line(host: dict[str, Any]) -> str:
+    """One summary line: CPUs, torch threads, load average before and after, wall time."""
+
+    def load(values) -> str:
+        return "/".join(f"{v:.2f}" for v in values) if values else "n/a"
+
+    return (
+        f"host: {host.get('cpus_available', '?')} CPUs available, "
+        f"{host.get('torch_threads', '?')} torch threads, training on "
+        f"{host.get('device', 'cpu')}; load average (1/5/15 min) "
+        f"{load(host.get('loadavg_before'))} before, {load(host.get('loadavg_after'))} after; "
+        f"wall time {host.get('wall_seconds', 0.0):.0f} s"
+    )
+
+
+def final_lines(final: dict[str, Any], limit: float | None) -> list[str]:
+    """Summary lines of the final step: the measured candidates and the kept winner."""
+    rows = final.get("candidates", [])
+    lines = [
+        f"final candidates, measured end to end ({final['latency_source']}; limit {limit} ms):"
+    ]
+    for i, row in enumerate(rows):
+        mark = "ok  " if row["within_limit"] else "OVER"
+        lines.append(
+            f"  {mark} #{i + 1} supernet {row['accuracy']:.2f}%: layer model "
+            f"{row['predicted_ms']:.3f} ms, measured {row['measured_ms']:.3f} ms, "
+            f"recalibrated model {row.get('recalibrated_ms', float('nan')):.3f} ms"
+        )
+    chosen = final.get("chosen")
+    if chosen is None:
+        lines.append(
+            "[bold red]no candidate met the limit when measured: nothing retrained or "
+            "exported[/bold red]"
+        )
+        return lines
+    if final.get("chosen_rank"):
+        lines.append(
+            f"[bold]the winner is not the supernet's top candidate[/bold]: it is #"
+            f"{final['chosen_rank'] + 1} by supernet accuracy (the more accurate ones "
+            "missed the limit)"
+        )
+    scratch = final["scratch"]
+    lines.append(
+        f"[bold]winner[/bold] {final['arch']}\n"
+        f"  latency {final['latency_ms']:.3f} ms ({final['latency_source']}; layer model "
+        f"{final['predicted_latency_ms']:.3f} ms; limit {limit} ms)\n"
+        f"  test accuracy {scratch['test_accuracy']:.2f}% after {scratch['epochs']:.2g} "
+        f"epoch(s) from scratch ({scratch['seconds']:.0f} s)\n  files: "
+        + ", ".join(str(v) for v in final["files"].values())
+    )
+    return lines
 
 
 def live_target(problem: Problem) -> dict[str, Any]:
@@ -567,6 +805,107 @@ def stage_seeds(model, stage_problem: Problem, winner: Sequence[str]) -> list:
     return [carried, fastest_architecture(model, stage_problem.space)]
 
 
+def ranked_candidates(
+    evaluations: Sequence[Evaluation], space, limit_ms: float
+) -> list[dict[str, Any]]:
+    """Distinct architectures the layer model puts within ``limit_ms``, most accurate first.
+
+    Each is ``{"arch", "accuracy", "predicted_ms"}`` (``arch`` in ``space``); a
+    tie in accuracy goes to the one evaluated first, as the stage's winner does.
+    """
+    best: dict[tuple[str, ...], Evaluation] = {}
+    for e in evaluations:
+        if e.latency_ms <= limit_ms:
+            seen = best.get(e.arch.choices)
+            if seen is None or e.accuracy > seen.accuracy:
+                best[e.arch.choices] = e
+    ordered = sorted(best.values(), key=lambda e: -e.accuracy)  # stable: ties keep their order
+    return [
+        {
+            "arch": space.architecture(e.arch.choices),
+            "accuracy": float(e.accuracy),
+            "predicted_ms": float(e.latency_ms),
+        }
+        for e in ordered
+    ]
+
+
+def choose_final(
+    ranked: Sequence[dict[str, Any]],
+    space,
+    predict,
+    measure,
+    recalibrate,
+    limit_ms: float,
+    k: int = 5,
+    rounds: int = 2,
+) -> dict[str, Any]:
+    """Measure the ``k`` most accurate candidates end to end; keep the best within ``limit_ms``.
+
+    ``ranked`` comes from :func:`ranked_candidates`; ``measure(archs)`` gives
+    their measured latencies (ms) on the target, ``predict(archs)`` the layer
+    model's, and ``recalibrate()`` refits the layer model's overhead on every
+    whole network measured so far (returning the overhead as a dict). When no
+    candidate of a round meets the limit as measured, the next round measures
+    the next ``k`` that the recalibrated layer model still puts within it (up
+    to ``rounds``). Returns ``candidates`` (one row per measured architecture:
+    arch, accuracy, predicted_ms, measured_ms, recalibrated_ms, round,
+    within_limit), ``chosen`` (the most accurate row within the limit; None if
+    none is), ``chosen_rank`` (its place in ``ranked``; 0 = the supernet's top
+    candidate) and ``overhead`` (after the last recalibration).
+    """
+    rows: list[dict[str, Any]] = []
+    measured: list = []
+    overhead = None
+    done = 0
+    for number in range(1, rounds + 1):
+        pool = [c for c in ranked if c["arch"] not in measured]
+        if number > 1 and pool:
+            now = predict([c["arch"] for c in pool])
+            pool = [c for c, ms in zip(pool, now, strict=True) if ms <= limit_ms]
+        batch = pool[:k]
+        if not batch:
+            break
+        done = number
+        for c, ms in zip(batch, measure([c["arch"] for c in batch]), strict=True):
+            measured.append(c["arch"])
+            rows.append(
+                {
+                    "arch": space.format(c["arch"]),
+                    "accuracy": c["accuracy"],
+                    "predicted_ms": c["predicted_ms"],
+                    "measured_ms": float(ms),
+                    "round": number,
+                    "within_limit": bool(ms <= limit_ms),
+                }
+            )
+        overhead = recalibrate()
+        if any(r["within_limit"] for r in rows):
+            break
+    if measured:
+        for row, ms in zip(rows, predict(measured), strict=True):
+            row["recalibrated_ms"] = float(ms)
+    ok = [(i, r) for i, r in enumerate(rows) if r["within_limit"]]
+    chosen = max(ok, key=lambda pair: (pair[1]["accuracy"], -pair[0]))[1] if ok else None
+    order = [space.format(c["arch"]) for c in ranked]
+    return {
+        "candidates": rows,
+        "chosen": chosen,
+        "chosen_rank": None if chosen is None else order.index(chosen["arch"]),
+        "rounds": done,
+        "overhead": overhead,
+    }
+
+
+def export_winner_files(space, arch, workdir: Path, live: dict[str, Any]) -> dict[str, str]:
+    """Export the retrained winner (ONNX and the target's artifact)."""
+    from hwnas.artifacts import export_winner
+
+    return export_winner(
+        space, arch, workdir, live["target"], live["options"], workdir / "winner.pt"
+    )
+
+
 def split_budget(total: int, stages: int) -> list[int]:
     """Evaluations per stage: ``total`` split evenly (the first stages take the remainder)."""
     if total < stages:
@@ -602,10 +941,22 @@ def evaluation_row(space, e: Evaluation) -> dict[str, Any]:
 
 
 def save_weights(module, path: Path) -> None:
-    """Atomically save a module's state dict."""
+    """Atomically save a module's state dict (as CPU tensors, whatever device it trained on)."""
     from hwnas.files import atomic_torch_save
 
-    atomic_torch_save(module.state_dict(), path)
+    atomic_torch_save({k: v.detach().cpu() for k, v in module.state_dict().items()}, path)
+
+
+def _flag(value) -> bool:
+    """A boolean option given as ``true``/``false``/``1``/``0`` (``-s amp=false``)."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text not in ("true", "false", "1", "0", "yes", "no"):
+            raise HwnasError(
+                f"hurricane: expected true or false, got {value!r}", "e.g. -s amp=false"
+            )
+        return text in ("true", "1", "yes")
+    return bool(value)
 
 
 def _foreign_fix(path: Path) -> str:

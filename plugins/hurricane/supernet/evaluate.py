@@ -35,12 +35,19 @@ def recalibrate_bn(model: nn.Module, batches: Sequence[torch.Tensor]) -> nn.Modu
         # (momentum=None, the cumulative average, is several times slower on CPU).
         m.momentum = 1.0 if len(batches) == 1 else None
     model.train()
+    device = _device_of(model)
     with torch.no_grad():
         for x in batches:
-            model(x)
+            model(x.to(device))
     for m, momentum in zip(norms, momenta, strict=True):
         m.momentum = momentum
     return model.eval()
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    """The device of ``model``'s first parameter (CPU for a model without any)."""
+    first = next(iter(model.parameters()), None)
+    return first.device if first is not None else torch.device("cpu")
 
 
 def top1(
@@ -53,11 +60,13 @@ def top1(
     """Top-1 accuracy (percent) of ``model`` (eval mode, no grad) on images ``x``, labels ``y``."""
     model.eval()
     fmt = torch.channels_last if channels_last else torch.contiguous_format
+    device = _device_of(model)
     correct = 0
     with torch.inference_mode():
         for start in range(0, len(y), batch_size):
-            xb = x[start : start + batch_size].contiguous(memory_format=fmt)
-            correct += int((model(xb).argmax(1) == y[start : start + batch_size]).sum())
+            xb = x[start : start + batch_size].to(device).contiguous(memory_format=fmt)
+            yb = y[start : start + batch_size].to(device)
+            correct += int((model(xb).argmax(1) == yb).sum())
     return 100.0 * correct / max(1, len(y))
 
 
@@ -141,6 +150,18 @@ class SupernetAccuracy(AccuracySource):
     """
 
     name = "supernet"
+    #: What the number is (plot and report labels).
+    label = "supernet on validation (top-1)"
+
+    @property
+    def search_label(self) -> str:
+        """Supernet validation top-1."""
+        return self.label
+
+    @property
+    def report_label(self) -> str:
+        """The same number: supernet validation top-1."""
+        return self.label
 
     def __init__(self, space, evaluator: SubnetEvaluator) -> None:
         self.search_space = space

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hwnas.errors import HwnasError
+from hwnas.plugins.hurricane.supernet.device import autocast, grad_scaler, resolve_device
 from hwnas.plugins.hurricane.supernet.evaluate import recalibrate_bn, top1
 from hwnas.plugins.hurricane.supernet.train import BatchOrder, Progress, cosine_lr, param_groups
 from hwnas.space import Architecture
@@ -63,6 +64,9 @@ def train_from_scratch(
     label_smoothing: float = 0.0,
     grad_clip: float | None = 5.0,
     bn_images: int = 2048,
+    device: str = "cpu",
+    amp: bool = True,
+    channels_last: bool = True,
 ) -> ScratchResult:
     """Train ``space.build_model(arch)`` from a seeded random init on ``train``; test top-1.
 
@@ -73,7 +77,9 @@ def train_from_scratch(
     recomputed on ``bn_images`` training images with the final weights
     (precise BN; 0 keeps the running averages of training), so short runs
     are not judged by statistics that lag behind the weights. Deterministic
-    for a given seed and thread count.
+    for a given seed and thread count. ``device``, ``amp`` and
+    ``channels_last`` as in :class:`~hwnas.plugins.hurricane.supernet.train.TrainConfig`;
+    the returned model is on the CPU.
     """
     arch = _architecture(space, arch)
     n = len(train.y)
@@ -87,7 +93,10 @@ def train_from_scratch(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = space.build_model(arch)
-    model = model.to(memory_format=torch.channels_last)
+    where = resolve_device(device)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    model = model.to(where).to(memory_format=fmt)
+    scaler = grad_scaler(where, amp)
     optimizer = torch.optim.SGD(param_groups(model, weight_decay), lr=lr, momentum=momentum)
     order = BatchOrder(n, batch_size, seed)
     total = max(1, math.ceil(epochs * order.per_epoch))
@@ -98,13 +107,17 @@ def train_from_scratch(
         for group in optimizer.param_groups:
             group["lr"] = cosine_lr(step, total, lr)
         index = torch.from_numpy(order.indices(step))
-        x = train.x[index].contiguous(memory_format=torch.channels_last)
+        x = train.x[index].to(where, non_blocking=True).contiguous(memory_format=fmt)
+        y = train.y[index].to(where, non_blocking=True)
         optimizer.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(x), train.y[index], label_smoothing=label_smoothing)
-        loss.backward()
+        with autocast(where, amp):
+            loss = F.cross_entropy(model(x), y, label_smoothing=label_smoothing).float()
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
         if grad_clip is not None:
             nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-        optimizer.step()
+        scaler.step(optimizer)
+        scaler.update()
         losses.append(float(loss.detach()))
         if not math.isfinite(losses[-1]):
             raise HwnasError(f"training diverged at step {step} (loss {losses[-1]})", "lower lr")
@@ -113,12 +126,13 @@ def train_from_scratch(
     if bn_images > 0:
         subset = torch.from_numpy(np.random.default_rng((seed, 3)).permutation(n)[:bn_images])
         batches = [
-            train.x[subset[i : i + batch_size]].contiguous(memory_format=torch.channels_last)
+            train.x[subset[i : i + batch_size]].contiguous(memory_format=fmt)
             for i in range(0, len(subset), batch_size)
         ]
         recalibrate_bn(model, batches)
     seconds = time.perf_counter() - began
-    accuracy = top1(model, test.x, test.y)
+    accuracy = top1(model, test.x, test.y, channels_last=channels_last)
+    model = model.cpu()
     tail = losses[-20:]
     return ScratchResult(
         model=model,

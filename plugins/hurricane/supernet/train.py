@@ -6,7 +6,7 @@ order of epoch ``e`` from ``default_rng((seed, 2, e))``. So a run resumed
 from a checkpoint replays exactly what an uninterrupted run would have done
 (bit-identical weights), and every data-parallel rank draws the same path.
 
-Data parallel (``torchrun``, gloo on CPU): when ``torch.distributed`` is
+Data parallel (``torchrun``; gloo on CPU, nccl on CUDA): when ``torch.distributed`` is
 initialised, each rank takes its contiguous shard of every global batch and,
 after backward, the gradients of the sampled path (the same tensors on every
 rank) are averaged with one all-reduce. That is what DDP with
@@ -15,8 +15,13 @@ or reducing the unused ops' buckets. Weights start equal (broadcast from rank
 0) and stay equal; BN running statistics are broadcast from rank 0 before a
 checkpoint is written (only rank 0 writes) and at the end.
 
-Run ``python -m hwnas.plugins.hurricane.supernet.train --help`` (or ``hwnas supernet train``);
+Run ``python -m hwnas.plugins.hurricane --help`` (or ``hwnas supernet train``);
 under ``torchrun`` it joins the process group itself when WORLD_SIZE > 1.
+
+``micro_batches`` splits each rank's share of a batch into equal parts whose
+gradients are summed before the step: one process with ``micro_batches=2``
+computes exactly what two data-parallel ranks compute (BatchNorm sees the
+same per-part statistics), which is how the DDP path is tested.
 """
 
 from __future__ import annotations
@@ -42,6 +47,12 @@ from hwnas.plugins.hurricane.supernet.checkpoint import (
     read_checkpoint,
     save_atomic,
 )
+from hwnas.plugins.hurricane.supernet.device import (
+    autocast,
+    distributed_backend,
+    grad_scaler,
+    resolve_device,
+)
 
 Progress = Callable[[int, int], None]
 
@@ -57,7 +68,10 @@ _TRAJECTORY_FIELDS = (
     "grad_clip",
     "warmup_steps",
     "seed",
+    "micro_batches",
 )
+#: Defaults of trajectory fields added later (checkpoints written before lack them).
+_FIELD_DEFAULTS = {"micro_batches": 1}
 
 
 @dataclass
@@ -68,6 +82,10 @@ class TrainConfig:
     cosine from ``lr`` to 0 over the run (after ``warmup_steps`` of linear
     warm-up); weight decay applies to conv and linear weights only (not BN,
     not biases); gradients are clipped to norm ``grad_clip`` (None: off).
+    ``device`` is ``auto``, ``cpu``, ``cuda[:N]`` or ``mps``; ``amp`` turns on
+    float16 autocast with a gradient scaler on CUDA (ignored elsewhere);
+    ``loader_workers`` > 0 assembles batches in that many DataLoader worker
+    processes (pinned memory on CUDA); ``micro_batches`` see the module doc.
     """
 
     steps: int | None = None
@@ -82,6 +100,10 @@ class TrainConfig:
     seed: int = 0
     checkpoint_every: int = 500
     channels_last: bool = True
+    device: str = "cpu"
+    amp: bool = True
+    loader_workers: int = 0
+    micro_batches: int = 1
 
     def total_steps(self, n_train: int) -> int:
         """Optimizer steps of the whole run on ``n_train`` images."""
@@ -101,6 +123,11 @@ class TrainConfig:
             raise HwnasError(f"steps must be >= 1, got {self.steps}", "give --steps 1 or more")
         if self.steps is None and self.epochs <= 0:
             raise HwnasError(f"epochs must be > 0, got {self.epochs}", "give --epochs > 0")
+        if self.loader_workers < 0 or self.micro_batches < 1:
+            raise HwnasError(
+                "loader_workers must be >= 0 and micro_batches >= 1",
+                f"got loader_workers={self.loader_workers}, micro_batches={self.micro_batches}",
+            )
         if self.lr <= 0 or self.seed < 0 or self.checkpoint_every < 1:
             raise HwnasError(
                 "lr must be > 0, seed >= 0 and checkpoint_every >= 1",
@@ -200,10 +227,17 @@ def world() -> tuple[int, int]:
     return 0, 1
 
 
-def init_distributed() -> bool:
-    """Join the gloo process group when launched by torchrun with WORLD_SIZE > 1."""
+def init_distributed(device: str | torch.device = "cpu") -> bool:
+    """Join the process group when launched by torchrun with WORLD_SIZE > 1.
+
+    The backend is nccl when ``device`` is CUDA (each rank on ``cuda:LOCAL_RANK``
+    unless an index is given), gloo otherwise.
+    """
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
-        dist.init_process_group("gloo")
+        resolved = resolve_device(device)
+        if resolved.type == "cuda":
+            torch.cuda.set_device(resolved)
+        dist.init_process_group(distributed_backend(resolved))
         return True
     return False
 
@@ -293,7 +327,15 @@ def train_supernet(
             f"batch size {config.batch_size} is not divisible by {size} ranks",
             f"use a multiple of {size}",
         )
+    if (config.batch_size // size) % config.micro_batches:
+        raise HwnasError(
+            f"batch size {config.batch_size} on {size} rank(s) does not split into "
+            f"{config.micro_batches} micro-batches",
+            f"use a multiple of {size * config.micro_batches}",
+        )
     total = config.total_steps(n_train)
+    device = resolve_device(config.device)
+    supernet.to(device)
     if config.channels_last:
         supernet.to(memory_format=torch.channels_last)
     optimizer = torch.optim.SGD(
@@ -343,30 +385,43 @@ def train_supernet(
 
     order = BatchOrder(n_train, config.batch_size, config.seed)
     shard = config.batch_size // size
+    part = shard // config.micro_batches
     params = list(supernet.parameters())
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+    scaler = grad_scaler(device, config.amp)
+    batches = step_batches(
+        train_data, order, range(start, total), rank * shard, shard, config.loader_workers,
+        pin=device.type == "cuda",
+    )  # fmt: skip
     supernet.train()
     began = time.perf_counter()
-    for step in range(start, total):
+    for step, (x_all, y_all) in zip(range(start, total), batches, strict=False):
         lr = cosine_lr(step, total, config.lr, config.warmup_steps)
         for group in optimizer.param_groups:
             group["lr"] = lr
         ops = sample_path(choices, config.seed, step)
-        index = torch.from_numpy(order.indices(step)[rank * shard : (rank + 1) * shard])
-        x = train_data.x[index].contiguous(memory_format=memory_format)
-        y = train_data.y[index]
         optimizer.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(supernet(x, ops), y, label_smoothing=config.label_smoothing)
-        loss.backward()
+        loss_sum = torch.zeros((), device=device)
+        for m in range(config.micro_batches):
+            x = x_all[m * part : (m + 1) * part].to(device, non_blocking=True)
+            x = x.contiguous(memory_format=memory_format)
+            y = y_all[m * part : (m + 1) * part].to(device, non_blocking=True)
+            with autocast(device, config.amp):
+                loss = F.cross_entropy(supernet(x, ops), y, label_smoothing=config.label_smoothing)
+            loss = loss.float() / config.micro_batches
+            scaler.scale(loss).backward()
+            loss_sum += loss.detach()
         used = [p for p in params if p.grad is not None]
-        value = _average_gradients(used, loss, size) if size > 1 else float(loss.detach())
+        value = _average_gradients(used, loss_sum, size) if size > 1 else float(loss_sum)
         if not math.isfinite(value):
             raise HwnasError(
                 f"supernet training diverged at step {step} (loss {value})", "lower the lr"
             )
+        scaler.unscale_(optimizer)
         if config.grad_clip is not None:
             nn.utils.clip_grad_norm_(used, config.grad_clip)
-        optimizer.step()
+        scaler.step(optimizer)
+        scaler.update()
         losses.append(value)
         done = step + 1
         if done % config.checkpoint_every == 0 and done < total:
@@ -392,12 +447,50 @@ def train_supernet(
     )
 
 
+class _StepBatches(torch.utils.data.Dataset):
+    """Item ``i`` is the (images, labels) shard of global step ``steps[i]``."""
+
+    def __init__(self, data, order: BatchOrder, steps: range, offset: int, shard: int) -> None:
+        self.data, self.order, self.steps = data, order, steps
+        self.offset, self.shard = offset, shard
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def __getitem__(self, i: int):
+        indices = self.order.indices(self.steps[i])[self.offset : self.offset + self.shard]
+        index = torch.from_numpy(np.ascontiguousarray(indices))
+        return self.data.x[index], self.data.y[index]
+
+
+def step_batches(data, order: BatchOrder, steps: range, offset: int, shard: int, workers: int = 0,
+                 pin: bool = False):  # fmt: skip
+    """The (images, labels) of each step's shard, in step order.
+
+    With ``workers`` > 0 a DataLoader assembles them in worker processes
+    (``pin``: page-locked memory for fast host-to-GPU copies); the batches are
+    the same either way (the order is a pure function of the step).
+    """
+    dataset = _StepBatches(data, order, steps, offset, shard)
+    if workers <= 0:
+        return (dataset[i] for i in range(len(dataset)))
+    return iter(
+        torch.utils.data.DataLoader(
+            dataset, batch_size=None, shuffle=False, num_workers=workers, pin_memory=pin
+        )
+    )
+
+
 def _check_resumable(path, state: dict, meta: dict) -> None:
     """A checkpoint may be resumed only with the same supernet, trajectory, choices and data."""
     check_signature(path, state["signature"], meta["signature"])
     fix = "pass --no-resume (resume=False) to start over, or use another checkpoint path"
     saved, now = state["config"], meta["config"]
-    differs = [k for k in _TRAJECTORY_FIELDS if saved.get(k) != now.get(k)]
+    differs = [
+        k
+        for k in _TRAJECTORY_FIELDS
+        if saved.get(k, _FIELD_DEFAULTS.get(k)) != now.get(k, _FIELD_DEFAULTS.get(k))
+    ]
     if differs:
         detail = ", ".join(f"{k} {saved.get(k)} -> {now.get(k)}" for k in differs)
         raise HwnasError(f"checkpoint {path} was trained with other settings ({detail})", fix)

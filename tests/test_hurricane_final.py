@@ -1,0 +1,323 @@
+"""HURRICANE's final step: the winner is the most accurate candidate *measured* within the limit.
+
+The layer model here is a deterministic stand-in that under-predicts: it sums
+per-op costs, while the "target" (also a stand-in, a pure function of the
+architecture) adds 15 % on top. No device is faked in product code; these
+objects only exist in the tests.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hwnas.accuracy import AccuracySource
+from hwnas.plugins.hurricane.strategy import (
+    Hurricane,
+    choose_final,
+    final_lines,
+    ranked_candidates,
+)
+from hwnas.predict.model import Overhead, fit_overhead
+from hwnas.problem import Evaluation
+from hwnas.spaces.hurricane.space import HurricaneSpace
+
+TRUE_SCALE = 1.15  # measured = 1.15 x the sum of the parts
+
+
+@pytest.fixture(scope="module")
+def space():
+    return HurricaneSpace("tiny")
+
+
+def parts_ms(space, arch) -> float:
+    """The sum of per-layer costs: op j of any layer costs 0.01 * (j + 1) ms."""
+    return float(sum(0.01 * (j + 1) for j in space.indices(arch)))
+
+
+class UnderPredictingModel:
+    """A layer model (sum of parts, overhead ``none`` until calibrated) and the store it reads."""
+
+    def __init__(self, space):
+        self.space = space
+        self.overhead = Overhead()
+        self.whole: dict = {}  # what the target measured end to end (the store's whole rows)
+        self.fingerprint_key = "test"
+
+    def latencies(self, archs):
+        return np.array([self.overhead.apply(parts_ms(self.space, a)) for a in archs])
+
+    def stored_whole_archs(self):
+        return dict(self.whole)
+
+    def calibrate(self, archs, whole_ms):
+        parts = [parts_ms(self.space, a) for a in archs]
+        self.overhead = fit_overhead(parts, whole_ms)
+        return self.overhead
+
+
+class Target:
+    """End-to-end 'measurements': a deterministic function of the architecture."""
+
+    def __init__(self, space, model, scale=TRUE_SCALE):
+        self.space, self.model, self.scale, self.calls = space, model, scale, []
+
+    def latencies(self, archs):
+        self.calls.append(list(archs))
+        ms = [self.scale * parts_ms(self.space, a) for a in archs]
+        self.model.whole.update(zip(archs, ms, strict=True))
+        return np.array(ms)
+
+
+def stage_history(space, n=8):
+    """n evaluations: arch i uses op i+1 in layer 0 (more accurate = slower), op 0 elsewhere."""
+    out = []
+    for i in range(n):
+        choices = [space.positions[0].choices[i + 1]] + [p.choices[0] for p in space.positions[1:]]
+        arch = space.architecture(choices)
+        out.append(Evaluation(arch, parts_ms(space, arch), "predicted", 80.0 + i, i))
+    return out
+
+
+def test_ranking_keeps_feasible_distinct_archs_most_accurate_first(space):
+    history = stage_history(space, 4)
+    history.append(Evaluation(history[0].arch, history[0].latency_ms, "predicted", 79.0, 4))
+    limit = history[2].latency_ms
+    ranked = ranked_candidates(history, space, limit)
+    assert [c["accuracy"] for c in ranked] == [82.0, 81.0, 80.0]  # arch 3 is over; no repeat
+
+
+def test_under_predicting_layer_model_the_next_candidate_is_taken(space):
+    history = stage_history(space)
+    model = UnderPredictingModel(space)
+    target = Target(space, model)
+    # The limit lies between the measured latencies of the two most accurate candidates.
+    top, second = history[-1], history[-2]
+    limit = 0.5 * (TRUE_SCALE * top.latency_ms + TRUE_SCALE * second.latency_ms)
+    assert top.latency_ms <= limit < TRUE_SCALE * top.latency_ms  # predicted in, measured out
+    ranked = ranked_candidates(history, space, limit)
+    choice = choose_final(
+        ranked,
+        space,
+        model.latencies,
+        target.latencies,
+        lambda: model.calibrate(list(model.whole), list(model.whole.values())).as_dict(),
+        limit,
+        k=3,
+    )
+    rows = choice["candidates"]
+    assert len(target.calls) == 1 and len(rows) == 3  # one round, top 3 measured
+    assert rows[0]["arch"] == space.format(top.arch) and not rows[0]["within_limit"]
+    assert rows[0]["measured_ms"] == pytest.approx(TRUE_SCALE * rows[0]["predicted_ms"])
+    assert choice["chosen"]["arch"] == space.format(second.arch)
+    assert choice["chosen_rank"] == 1
+    # Recalibrated on the measurements, the layer model predicts them (ratio 1.15).
+    assert choice["overhead"]["kind"] in ("ratio", "affine", "offset")
+    for row in rows:
+        assert row["recalibrated_ms"] == pytest.approx(row["measured_ms"], rel=1e-6)
+    text = "\n".join(final_lines({**choice, "latency_source": "x", "arch": "a",
+                                   "latency_ms": 1.0, "predicted_latency_ms": 1.0,
+                                   "scratch": {"test_accuracy": 1.0, "epochs": 1.0,
+                                               "seconds": 1.0}, "files": {}}, limit))  # fmt: skip
+    assert "not the supernet's top candidate" in text and "OVER" in text
+
+
+def test_second_round_uses_the_recalibrated_model(space):
+    history = stage_history(space)
+    model = UnderPredictingModel(space)
+    target = Target(space, model)
+    limit = TRUE_SCALE * history[2].latency_ms * 1.001  # only archs 0..2 meet it as measured
+    choice = choose_final(
+        ranked_candidates(history, space, limit),
+        space,
+        model.latencies,
+        target.latencies,
+        lambda: model.calibrate(list(model.whole), list(model.whole.values())).as_dict(),
+        limit,
+        k=2,
+        rounds=3,
+    )
+    rounds = [r["round"] for r in choice["candidates"]]
+    # Round 1 measures the two most accurate layer-model-feasible archs (both over); round 2
+    # skips those the recalibrated model now puts over the limit and measures archs 2 and 1.
+    assert rounds == [1, 1, 2, 2]
+    assert choice["chosen"]["accuracy"] == history[2].accuracy
+
+
+class TableAccuracy(AccuracySource):
+    """The stage's supernet accuracies, as recorded."""
+
+    name = "supernet validation top-1 (stand-in)"
+
+    def __init__(self, table):
+        self.table = table
+
+    def accuracy(self, arch):
+        return self.table[arch.choices]
+
+
+def fake_search(none_meets: bool):
+    """Replace the search: three evaluations, then the real final step on stand-in models."""
+
+    def ask_and_tell(self, problem):
+        space = problem.space.full()
+        history = stage_history(space, 3)
+        model = UnderPredictingModel(space)
+        scale = 2.0 if none_meets else 1.0
+        target = Target(space, model, scale)
+        self._layer_model = model
+        self._known = 0
+        for e in history:
+            self._last_stage.append(problem.record(e, notify=False))
+        self._result_accuracy = TableAccuracy({e.arch.choices: e.accuracy for e in history})
+        store = type("Store", (), {"keys": lambda self, fp: list(model.whole)})()
+        live = {"model": target, "store": store, "target": "onnxruntime", "options": {}}
+        self._final(problem, live, None, None, Path(self.workdir))
+
+    return ask_and_tell
+
+
+def run_main(monkeypatch, capsys, args):
+    from hwnas.cli import root
+
+    monkeypatch.setattr(sys, "argv", ["hwnas", *args])
+    with pytest.raises(SystemExit) as info:
+        root.main()
+    out = capsys.readouterr()
+    return info.value.code, out.out, out.err
+
+
+def test_no_candidate_meets_the_limit_exit_1_one_line_results_written(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setattr(Hurricane, "ask_and_tell", fake_search(none_meets=True))
+    out = tmp_path / "run"
+    space = HurricaneSpace("tiny")
+    limit = stage_history(space, 3)[-1].latency_ms * 1.01  # all three predicted in; 2x measured
+    args = ["search", "--strategy", "hurricane", "--target", "onnxruntime", "--evals", "3",
+            "--latency-ms", f"{limit}", "--out", str(out), "--store", str(tmp_path / "s.db"),
+            "--json"]  # fmt: skip
+    code, stdout, stderr = run_main(monkeypatch, capsys, args)
+    assert code == 1, stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr
+    assert lines[0].startswith("warning:") and "no candidate met the latency limit" in lines[0]
+    best = 2.0 * stage_history(space, 3)[0].latency_ms
+    assert f"best measured {best:.3f} ms > limit {limit:g} ms" in lines[0]
+    report = json.loads((out / "result.json").read_text())
+    assert report["unmet"] and report["extra"]["final"]["chosen"] is None
+    assert len(report["extra"]["final"]["candidates"]) == 3
+    assert report["best"] is None and (out / "front.png").exists()
+    assert json.loads(stdout)["extra"]["final"]["candidates"]  # --json output still printed
+    assert report["latency_label"] == "predicted by the layer model (onnxruntime)"
+    host = report["extra"]["host"]
+    assert len(host["loadavg_before"]) == 3 and len(host["loadavg_after"]) == 3
+    assert host["wall_seconds"] > 0
+    assert any("load average (1/5/15 min)" in line for line in report["summary"])
+
+
+def test_final_choice_is_kept_when_resumed(tmp_path, space):
+    """A resumed run reads final.json instead of ranking and measuring again."""
+    h = Hurricane(workdir=str(tmp_path))
+    h._layer_model, h._known, h._unmet, h._extra = UnderPredictingModel(space), 0, None, {}
+    row = {"arch": "x", "accuracy": 90.0, "predicted_ms": 0.5, "measured_ms": 0.75,
+           "recalibrated_ms": 0.75, "round": 1, "within_limit": False}  # fmt: skip
+    choice = {"candidates": [row], "chosen": None, "chosen_rank": None, "rounds": 1}
+    (tmp_path / "final.json").write_text(json.dumps(choice))
+
+    class Unused:
+        def latencies(self, archs):
+            raise AssertionError("measured again")
+
+    store = type("Store", (), {"keys": lambda self, fp: []})()
+    problem = type("P", (), {"space": space, "latency_limit_ms": 0.6, "history": []})()
+    h._final(problem, {"model": Unused(), "store": store, "target": "t"}, None, None, tmp_path)
+    assert h._extra["final"]["candidates"] == [row]
+    assert "best measured 0.750 ms > limit 0.6 ms" in h._unmet
+
+
+# -- the front plot says where its numbers come from ------------------------------------
+
+
+def front_report(sources, latency_label=None):
+    front = [
+        {"arch": "a", "latency_ms": 0.4, "latency_source": sources[0], "accuracy": 80.0,
+         "report_accuracy": 80.0, "index": 0},
+        {"arch": "b", "latency_ms": 0.7, "latency_source": sources[-1], "accuracy": 85.0,
+         "report_accuracy": 85.0, "index": 1},
+    ]  # fmt: skip
+    return {
+        "strategy": "hurricane", "space": "hurricane", "target": "onnxruntime",
+        "target_measurements": 3, "latency_limit_ms": 0.6, "truth": None, "front": front,
+        "report_accuracy": "supernet on validation (top-1)",
+        "latency_label": latency_label,
+    }  # fmt: skip
+
+
+def legend_texts(fig):
+    return [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+
+
+@pytest.mark.parametrize(
+    "source, words",
+    [
+        ("measured", "measured end to end on onnxruntime"),
+        ("predicted", "predicted by a latency model (onnxruntime)"),
+        ("layer-sum", "sum of layers measured on onnxruntime"),
+    ],
+)
+def test_plot_labels_come_from_the_latency_source(source, words):
+    import matplotlib.pyplot as plt
+
+    from hwnas.cli.search import front_figure
+
+    fig = front_figure(front_report([source]))
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == f"latency (ms): {words}"
+    assert ax.get_ylabel() == "accuracy (%): supernet on validation (top-1)"
+    texts = legend_texts(fig)
+    assert any(f"latency: {words}" in t and "accuracy: supernet on validation" in t for t in texts)
+    assert "latency limit 0.6 ms" in texts
+    assert any(t.startswith("over the limit (1; infeasible)") for t in texts)
+    vertical = [ln for ln in ax.get_lines() if list(ln.get_xdata()) == [0.6, 0.6]]
+    assert vertical, "the limit is a vertical line"
+    plt.close(fig)
+
+
+def test_hurricane_plot_draws_the_measured_winner(space):
+    import matplotlib.pyplot as plt
+
+    from hwnas.cli.search import front_figure
+    from hwnas.strategy import SearchResult
+
+    history = stage_history(space)
+    model = UnderPredictingModel(space)
+    top, second = history[-1], history[-2]
+    limit = 0.5 * TRUE_SCALE * (top.latency_ms + second.latency_ms)
+    choice = choose_final(
+        ranked_candidates(history, space, limit), space, model.latencies,
+        Target(space, model).latencies,
+        lambda: model.calibrate(list(model.whole), list(model.whole.values())).as_dict(),
+        limit, k=3,
+    )  # fmt: skip
+    final = {**choice, "latency_source": "measured end to end on onnxruntime"}
+    result = SearchResult("hurricane", [], [], extra={"final": final, "latency_limit_ms": limit})
+    label = "predicted by the layer model (onnxruntime)"
+    fig = front_figure(front_report(["predicted"], label), lambda ax: Hurricane().plot(result, ax))
+    assert fig.axes[0].get_xlabel() == (
+        f"latency (ms): {label}\nfinal candidates and winner: measured end to end on onnxruntime"
+    )
+    texts = legend_texts(fig)
+    measured = choice["chosen"]["measured_ms"]
+    assert any(
+        t.startswith(f"winner: {measured:.3f} ms measured end to end on onnxruntime") for t in texts
+    ), texts
+    assert any(t.startswith("final candidates over the limit (1;") for t in texts), texts
+    star = [ln for ln in fig.axes[0].get_lines() if ln.get_marker() == "*"]
+    assert list(star[0].get_xdata()) == [measured]
+    assert f"winner {measured:.3f} ms measured end to end" in fig.axes[0].get_title()
+    plt.close(fig)
