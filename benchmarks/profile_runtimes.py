@@ -40,9 +40,9 @@ DEFAULT_TARGETS = (
     "onnxruntime",
     "openvino",
     "torch",
-    "tvm-cpu:mode=rules",
-    "tvm-cpu:mode=default",
-    "tvm-cpu:mode=tuned,trials=8,max_trials_per_task=8",
+    "tvm-cpu:mode=rules,threads=1",
+    "tvm-cpu:mode=default,threads=1",
+    "tvm-cpu:mode=tuned,trials=8,max_trials_per_task=8,threads=1",
 )
 #: The runtime every other target's latency is divided by (per workload, then the median).
 REFERENCE = "onnxruntime"
