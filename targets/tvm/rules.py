@@ -73,6 +73,17 @@ def _extent(sch, loop) -> int | None:
     return int(extent.value) if isinstance(extent, tirx.IntImm) else None
 
 
+#: Outer loops are left serial: a TVM thread pool started in a process that later
+#: forks (hwnas's measuring workers, multiprocessing) crashed a long test run.
+PARALLEL = False
+
+
+def _parallel(sch, loop) -> None:
+    """Mark ``loop`` parallel when :data:`PARALLEL` is set."""
+    if PARALLEL:
+        sch.parallel(loop)
+
+
 def _divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
@@ -127,7 +138,7 @@ def _vectorize_inner(sch, block, lanes: int, parallel: bool = True) -> None:
     outer, inner_loop = sch.split(fused, factors=[None, inner])
     sch.vectorize(inner_loop)
     if parallel:
-        sch.parallel(outer)
+        _parallel(sch, outer)
 
 
 class InjectiveRule(Rule):
@@ -186,7 +197,7 @@ class RowReductionRule(Rule):
         if extent and extent > lanes and extent % lanes == 0:
             _, unrolled = sch.split(inner, factors=[None, lanes])
             sch.unroll(unrolled)
-        sch.parallel(row)
+        _parallel(sch, row)
         return sch
 
 
@@ -303,7 +314,7 @@ def _tile_conv(sch, spatial, reduce, lanes: int):
         tile, inner = sch.split(spatial[0], factors=[None, width])
         sch.reorder(tile, *reduce, inner)
         sch.vectorize(inner)
-        sch.parallel(tile)
+        _parallel(sch, tile)
         return tile, reduce[0]
     if len(spatial) == 2:  # pointwise on a flat plane: channel rows x plane vectors
         (rows_axis, plane), outer = spatial, []
@@ -328,7 +339,7 @@ def _tile_conv(sch, spatial, reduce, lanes: int):
     sch.reorder(*order)
     sch.unroll(rows_inner)
     sch.vectorize(plane_inner)
-    sch.parallel(order[0])
+    _parallel(sch, order[0])
     return plane_outer, reduce[0]
 
 
