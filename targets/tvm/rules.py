@@ -15,7 +15,7 @@ after lowering and schedule the patterns the search spaces produce:
   one value per row (``S..R`` blocks).
 - :class:`InjectiveRule`: reshapes, transposes, slices and concatenations
   (channel split and shuffle): everything inlined into one loop nest,
-  parallel outside, vectorised inside.
+  vectorised inside (outer loops parallel only with ``PARALLEL``).
 
 :func:`apply_rules` tries the rules in that order on every function; a
 function no rule schedules, or whose schedule fails, keeps TVM's default
@@ -123,7 +123,7 @@ def _blocks(sch):
 
 
 def _vectorize_inner(sch, block, lanes: int, parallel: bool = True) -> None:
-    """Fuse a spatial block's loops, parallelise the outer part and vectorise the inner."""
+    """Fuse a spatial block's loops and vectorise the inner part (outer: see ``PARALLEL``)."""
     loops = sch.get_loops(block)
     if not loops:
         return
