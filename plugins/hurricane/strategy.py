@@ -622,23 +622,18 @@ class Hurricane(Strategy):
         over = [r for r in rows if not r["within_limit"]]
         where = final["latency_source"]
         ax.set_xlabel(f"{ax.get_xlabel()}\nfinal candidates and winner: {where}")
-        if ok:
-            ax.plot(
-                [r["measured_ms"] for r in ok],
-                [r["accuracy"] for r in ok],
-                "v",
-                mfc="none",
-                color="tab:blue",
-                label=f"final candidates within the limit ({len(ok)}; latency {where})",
-            )
-        if over:
-            ax.plot(
-                [r["measured_ms"] for r in over],
-                [r["accuracy"] for r in over],
-                "v",
-                color="black",
-                label=f"final candidates over the limit ({len(over)}; latency {where})",
-            )
+        for group, side, style in (
+            (ok, "within", {"mfc": "none", "color": "tab:blue"}),
+            (over, "over", {"color": "black"}),
+        ):
+            if group:
+                ax.plot(
+                    [r["measured_ms"] for r in group],
+                    [r["accuracy"] for r in group],
+                    "v",
+                    label=f"final candidates {side} the limit ({len(group)}; latency {where})",
+                    **style,
+                )
         chosen = final.get("chosen")
         if chosen is None:
             best = min(r["measured_ms"] for r in rows)

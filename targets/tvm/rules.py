@@ -122,7 +122,7 @@ def _blocks(sch):
     return normalize_prim_func(sch)
 
 
-def _vectorize_inner(sch, block, lanes: int, parallel: bool = True) -> None:
+def _vectorize_inner(sch, block, lanes: int) -> None:
     """Fuse a spatial block's loops and vectorise the inner part (outer: see ``PARALLEL``)."""
     loops = sch.get_loops(block)
     if not loops:
@@ -137,8 +137,7 @@ def _vectorize_inner(sch, block, lanes: int, parallel: bool = True) -> None:
         return
     outer, inner_loop = sch.split(fused, factors=[None, inner])
     sch.vectorize(inner_loop)
-    if parallel:
-        _parallel(sch, outer)
+    _parallel(sch, outer)
 
 
 class InjectiveRule(Rule):
