@@ -141,6 +141,9 @@ def test_cpu_tuned_database_is_reused(tmp_path):
     tune_s = time.perf_counter() - start
     report = compiled.info["tuning"]
     assert report["ran"] and report["tasks_tuned"] >= 1 and report["tasks_untuned"] == 0
+    # Every tuned task started from its rule-based schedule, measured by MetaSchedule.
+    assert report["tasks_seeded"] == report["tasks_tuned"]
+    assert 0 <= report["tasks_rules_best"] <= report["tasks_seeded"]
     assert (work_dir / "database_tuning_record.json").stat().st_size > 0
     result = first.time(compiled, QUICK_PROTOCOL)
     assert result.ok and result.extra["tvm"]["tuning"]["ran"]

@@ -14,7 +14,8 @@ candidates then "failed to build" and tuning produced nothing.
 ``stack``/``getouterframes`` build the same ``FrameInfo`` records from the
 frames and :mod:`linecache` directly (same frames, line numbers and one line
 of code context, which is all the parser reads). Nothing else changes.
-:func:`worker_initializer` does the same in MetaSchedule's worker processes.
+:func:`hwnas.targets.tvm.tuning.worker_initializer` does the same in
+MetaSchedule's worker processes.
 """
 
 from __future__ import annotations
@@ -82,8 +83,3 @@ def install() -> None:
             continue
         if getattr(module, "inspect", None) is inspect:
             module.inspect = _SHIM
-
-
-def worker_initializer() -> None:
-    """Initializer for MetaSchedule's builder/runner worker processes."""
-    install()

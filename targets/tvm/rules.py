@@ -376,6 +376,26 @@ def _vectorize_tile_block(sch, block, tile=None) -> None:
 RULES: tuple[Rule, ...] = (InjectiveRule(), ConvolutionRule(), RowReductionRule())
 
 
+def schedule_function(func, target, rules: tuple[Rule, ...] = RULES):
+    """Schedule one fused TIR function with the first rule that applies.
+
+    Returns ``(schedule, rule name)``, or ``(None, why not)`` when no rule
+    scheduled it. The schedule's trace replays the rule (MetaSchedule seeds
+    its search with it, see :mod:`hwnas.targets.tvm.tuning`).
+    """
+    reason = "no rule matched"
+    func = int32_indices(func)
+    for rule in rules:
+        try:
+            sch = rule.apply(func, target)
+        except Exception as exc:  # a rule that cannot schedule falls back
+            reason = f"{rule.name}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+            continue
+        if sch is not None:
+            return sch, rule.name
+    return None, reason
+
+
 def apply_rules(mod, target, rules: tuple[Rule, ...] = RULES):
     """Schedule every fused TIR function of ``mod`` (from :func:`prepare`) with the first rule
     that applies; functions no rule handles keep TVM's default code.
@@ -389,27 +409,28 @@ def apply_rules(mod, target, rules: tuple[Rule, ...] = RULES):
     for gvar, func in mod.functions_items():
         if not isinstance(func, tirx.PrimFunc) or func.attrs.get("tirx.is_scheduled"):
             continue
-        name = gvar.name_hint
-        reason = "no rule matched"
-        func = _int32_indices(func)
-        for rule in rules:
-            try:
-                sch = rule.apply(func, target)
-            except Exception as exc:  # a rule that cannot schedule falls back
-                reason = f"{rule.name}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
-                continue
-            if sch is not None:
-                updated[gvar] = sch.mod["main"].with_attr("tirx.is_scheduled", True)
-                report.applied[name] = rule.name
-                break
-        else:
-            report.fallback[name] = reason
+        sch, outcome = schedule_function(func, target, rules)
+        if sch is None:
+            report.fallback[gvar.name_hint] = outcome
+            continue
+        updated[gvar] = sch.mod["main"].with_attr("tirx.is_scheduled", True)
+        report.applied[gvar.name_hint] = outcome
     for gvar, func in updated.items():
         mod[gvar] = func
     return mod, report
 
 
-def _int32_indices(func):
+def int32_indices_module(mod):
+    """``mod`` with every TIR function passed through :func:`int32_indices`."""
+    from tvm import tirx
+
+    for gvar, func in list(mod.functions_items()):
+        if isinstance(func, tirx.PrimFunc):
+            mod[gvar] = int32_indices(func)
+    return mod
+
+
+def int32_indices(func):
     """``func`` with 32-bit loop and index types (the build's ``NarrowDataType`` would
     otherwise rebuild the loops and drop the tail-partition hints); unchanged if it cannot."""
     import tvm

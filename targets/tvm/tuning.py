@@ -8,6 +8,14 @@ those without a record in ``work_dir``'s JSON database, and applies the best
 records. Layers that share an operator shape share records, and a second
 compile of a known workload costs seconds, not minutes.
 
+Every task is seeded with the rule-based schedule of
+:mod:`hwnas.targets.tvm.rules`: its trace is measured by MetaSchedule's own
+builder and runner and committed as a tuning record before the search, so
+the evolutionary search starts from it and the applied schedule is never
+slower than the rules (as MetaSchedule measured them). Candidates are built
+with the rules' pass configuration (tail loops split off) so both sides are
+built alike.
+
 A file lock in ``work_dir`` serialises tuning between processes that share
 the database, so two workers never tune the same task twice.
 """
@@ -38,8 +46,10 @@ class TuningReport:
 
     ``ran`` is whether MetaSchedule searched at all; ``tasks_reused`` had
     records already; ``tasks_tuned`` were searched now; ``tasks_untuned``
-    still have no valid record afterwards (they fall back to TVM's default
-    schedules).
+    still have no valid record afterwards (they get the rule-based schedule);
+    ``tasks_seeded`` got the rule-based schedule as a measured record before
+    the search and ``tasks_rules_best`` kept it (the search found nothing
+    faster).
     """
 
     ran: bool
@@ -47,6 +57,8 @@ class TuningReport:
     tasks_reused: int
     tasks_tuned: int
     tasks_untuned: int
+    tasks_seeded: int
+    tasks_rules_best: int
     trials: int
     tune_s: float
     work_dir: str
@@ -103,8 +115,87 @@ def _env(name: str, value: str) -> Iterator[None]:
             os.environ[name] = old
 
 
+def _best_record(database, task, target):
+    return database.query_tuning_record(task.dispatched[0], target, task.task_name)
+
+
+def _mean_secs(record) -> float:
+    secs = [float(v) for v in record.run_secs]
+    return sum(secs) / len(secs)
+
+
 def _has_record(database, task, target) -> bool:
-    return database.query_tuning_record(task.dispatched[0], target, task.task_name) is not None
+    return _best_record(database, task, target) is not None
+
+
+#: Name of the candidate build function registered in MetaSchedule's workers.
+BUILD_FUNC = "hwnas.meta_schedule.build_with_rules_config"
+
+
+def build_with_rules_config(mod, target, _params=None):
+    """MetaSchedule's default build under the rules' pass configuration (tails split off)."""
+    import tvm
+    from tvm.driver import build as tvm_build
+    from tvm.s_tir.transform import RemoveWeightLayoutRewriteBlock
+
+    from hwnas.targets.tvm.rules import PASS_CONFIG
+
+    mod = RemoveWeightLayoutRewriteBlock(skip_tensor_rewrite=True)(mod)
+    with tvm.transform.PassContext(opt_level=3, config=PASS_CONFIG):
+        return tvm_build(mod, target=target)
+
+
+def worker_initializer() -> None:
+    """Initializer of MetaSchedule's builder and runner workers: fast parser, our build."""
+    import tvm
+
+    from hwnas.targets.tvm import parser_speedup
+
+    parser_speedup.install()
+    tvm.register_global_func(BUILD_FUNC, build_with_rules_config, override=True)
+
+
+def seed_with_rules(database, tasks, target, builder, runner) -> list[float | None]:
+    """Commit each task's rule-based schedule as a measured tuning record.
+
+    The trace is built and timed by MetaSchedule's ``builder`` and ``runner``
+    (the same measurement as every searched candidate). Returns each task's
+    mean measured seconds, ``None`` where no rule applied or it failed.
+    """
+    from tvm.s_tir import meta_schedule as ms
+
+    from hwnas.targets.tvm import rules
+
+    seeds = []
+    for task in tasks:
+        workload_mod = task.dispatched[0]
+        sch, _ = rules.schedule_function(workload_mod["main"], target)
+        if sch is None:
+            seeds.append(None)
+            continue
+        (built,) = builder.build([ms.builder.BuilderInput(sch.mod, target)])
+        if built.error_msg:
+            log.info("rules seed of %s did not build: %s", task.task_name, built.error_msg[:200])
+            seeds.append(None)
+            continue
+        args_info = ms.arg_info.ArgInfo.from_prim_func(workload_mod["main"])
+        (future,) = runner.run([ms.runner.RunnerInput(built.artifact_path, "cpu", args_info)])
+        result = future.result()
+        if result.error_msg or not result.run_secs:
+            seeds.append(None)
+            continue
+        run_secs = [float(v) for v in result.run_secs]
+        database.commit_tuning_record(
+            ms.database.TuningRecord(
+                sch.trace,
+                database.commit_workload(workload_mod),
+                run_secs,
+                target,
+                args_info,
+            )
+        )
+        seeds.append(sum(run_secs) / len(run_secs))
+    return seeds
 
 
 def tune_and_apply(
@@ -127,32 +218,45 @@ def tune_and_apply(
     from tvm import relax
     from tvm.s_tir import meta_schedule as ms
 
-    from hwnas.targets.tvm import parser_speedup
+    from hwnas.targets.tvm import parser_speedup, rules
 
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
+    # Tasks see the same 32-bit indices as the rules, so a seeded trace replays on them.
+    mod = rules.int32_indices_module(mod)
     tasks = ms.relax_integration.extract_tasks(mod, target)
     start = time.perf_counter()
     tuned = 0
+    seeds: list[float | None] = []
     with _locked(work_dir):
         database = ms.Database.create("json", work_dir=str(work_dir), module_equality="structural")
         missing = [task for task in tasks if not _has_record(database, task, target)]
         if missing and trials > 0:
             parser_speedup.install()
             per_task = max_trials_per_task or max(1, math.ceil(trials / len(missing)))
-            contexts, weights = ms.relax_integration.extracted_tasks_to_tune_contexts(
-                missing,
-                work_dir=str(work_dir),
-                strategy=ms.search_strategy.EvolutionarySearch(
-                    population_size=population_size(per_task)
-                ),
-                num_threads=threads,
-                seed=0,
+            builder = ms.builder.LocalBuilder(
+                max_workers=threads,
+                timeout_sec=BUILDER_TIMEOUT_S,
+                f_build=BUILD_FUNC,
+                initializer=worker_initializer,
             )
-            log.info(
-                "MetaSchedule: tuning %d of %d tasks in %s", len(missing), len(tasks), work_dir
+            runner = ms.runner.LocalRunner(
+                timeout_sec=RUNNER_TIMEOUT_S, initializer=worker_initializer
             )
             with _env("TVM_NUM_THREADS", str(threads)):
+                seeds = seed_with_rules(database, missing, target, builder, runner)
+                contexts, weights = ms.relax_integration.extracted_tasks_to_tune_contexts(
+                    missing,
+                    work_dir=str(work_dir),
+                    strategy=ms.search_strategy.EvolutionarySearch(
+                        population_size=population_size(per_task)
+                    ),
+                    num_threads=threads,
+                    seed=0,
+                )
+                log.info(
+                    "MetaSchedule: tuning %d of %d tasks in %s", len(missing), len(tasks), work_dir
+                )
                 ms.tune_tasks(
                     tasks=contexts,
                     task_weights=weights,
@@ -160,19 +264,16 @@ def tune_and_apply(
                     max_trials_global=trials,
                     max_trials_per_task=per_task,
                     num_trials_per_iter=min(64, per_task),
-                    builder=ms.builder.LocalBuilder(
-                        max_workers=threads,
-                        timeout_sec=BUILDER_TIMEOUT_S,
-                        initializer=parser_speedup.worker_initializer,
-                    ),
-                    runner=ms.runner.LocalRunner(
-                        timeout_sec=RUNNER_TIMEOUT_S,
-                        initializer=parser_speedup.worker_initializer,
-                    ),
+                    builder=builder,
+                    runner=runner,
                     database=database,
                 )
             tuned = len(missing)
         untuned = sum(not _has_record(database, task, target) for task in tasks)
+        rules_best = sum(
+            seed is not None and _mean_secs(_best_record(database, task, target)) >= seed
+            for task, seed in zip(missing, seeds, strict=False)
+        )
         with target, database:
             scheduled = relax.transform.MetaScheduleApplyDatabase()(mod)
     report = TuningReport(
@@ -181,6 +282,8 @@ def tune_and_apply(
         tasks_reused=len(tasks) - len(missing),
         tasks_tuned=tuned,
         tasks_untuned=untuned,
+        tasks_seeded=sum(seed is not None for seed in seeds),
+        tasks_rules_best=rules_best,
         trials=trials if tuned else 0,
         tune_s=round(time.perf_counter() - start, 3),
         work_dir=str(work_dir),
