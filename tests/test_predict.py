@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -243,14 +242,12 @@ def test_latency_model_sums_provenance_and_measured_fraction(tmp_path):
     assert summary["workloads_measured"] < summary["workloads"]
 
 
-def test_vectorised_queries_match_and_are_fast(tmp_path):
+def test_vectorised_queries_match_the_one_by_one_answers(tmp_path):
+    # Their speed is a benchmark figure (benchmarks/predictor_accuracy.py), not a test.
     store, fp = _fabricated_store(tmp_path, measured_share=1.0)
     model = StoreLatencyModel(SPACE, store, fp)
     idx = sample_indices(SPACE, 100_000, seed=0)
-    start = time.perf_counter()
     ms = model.latencies_indices(idx)
-    rate = len(idx) / (time.perf_counter() - start)
-    assert rate > 20_000, f"{rate:,.0f} queries/s"
     rng = np.random.default_rng(2)
     archs = [SPACE.sample(rng) for _ in range(200)]
     np.testing.assert_allclose(model.latencies(archs), [model.latency(a).ms for a in archs])

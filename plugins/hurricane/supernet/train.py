@@ -474,9 +474,16 @@ def step_batches(data, order: BatchOrder, steps: range, offset: int, shard: int,
     dataset = _StepBatches(data, order, steps, offset, shard)
     if workers <= 0:
         return (dataset[i] for i in range(len(dataset)))
+    # forkserver: forking this process, whose runtimes (torch, TVM, OpenMP) run thread pools,
+    # is unsafe; a fresh server process forks the workers instead.
     return iter(
         torch.utils.data.DataLoader(
-            dataset, batch_size=None, shuffle=False, num_workers=workers, pin_memory=pin
+            dataset,
+            batch_size=None,
+            shuffle=False,
+            num_workers=workers,
+            pin_memory=pin,
+            multiprocessing_context="forkserver",
         )
     )
 
