@@ -11,7 +11,7 @@ demo: setup
 
 # Lint, then the whole test suite (slow tests included).
 test: setup lint
-	python3 -m pytest -v --durations=15
+	bash scripts/run_tests.sh
 
 # tvm-arm on an emulated AArch64 board (qemu-aarch64): tracker, board, contract, outputs vs torch.
 test-arm: setup
