@@ -184,17 +184,15 @@ def seed_with_rules(database, tasks, target, builder, runner) -> list[float | No
         if result.error_msg or not result.run_secs:
             seeds.append(None)
             continue
-        run_secs = [float(v) for v in result.run_secs]
-        database.commit_tuning_record(
-            ms.database.TuningRecord(
-                sch.trace,
-                database.commit_workload(workload_mod),
-                run_secs,
-                target,
-                args_info,
-            )
+        record = ms.database.TuningRecord(
+            sch.trace,
+            database.commit_workload(workload_mod),
+            [float(v) for v in result.run_secs],
+            target,
+            args_info,
         )
-        seeds.append(sum(run_secs) / len(run_secs))
+        database.commit_tuning_record(record)
+        seeds.append(_mean_secs(record))
     return seeds
 
 
