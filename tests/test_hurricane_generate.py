@@ -129,3 +129,20 @@ def test_cli_generates_from_real_onnxruntime_measurements(tmp_path):
 def test_cli_bad_input_is_one_line(tmp_path):
     result = hwnas("space", "generate", "--target", "nosuch", "--out", str(tmp_path / "x.json"))
     assert_one_line_error(result, "nosuch")
+
+
+def test_cli_unknown_reference_target_is_one_line(tmp_path):
+    result = hwnas(
+        "space", "generate", "--target", "onnxruntime", "--reference", "nosuch:mode=x",
+        "--measure", "4",
+        "--out", str(tmp_path / "x.json"),
+    )  # fmt: skip
+    assert_one_line_error(result, "nosuch")
+
+
+def test_cli_reference_without_measure_is_one_line(tmp_path):
+    result = hwnas(
+        "space", "generate", "--target", "onnxruntime", "--reference", "torch",
+        "--out", str(tmp_path / "x.json"),
+    )  # fmt: skip
+    assert_one_line_error(result, "--measure")

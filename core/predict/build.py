@@ -98,7 +98,12 @@ def layer_latency_model(
 
 
 def layer_table(model: StoreLatencyModel, space: SearchSpace) -> dict[tuple[int, str], dict]:
-    """Per (layer, op) of ``space``: latency in ms and whether it was measured or predicted."""
+    """Per (layer, op) of ``space``: latency in ms and where it comes from.
+
+    ``source`` is the model's ``measured_source`` ("measured", or
+    "measured-<mode>" such as "measured-tuned" for targets with modes) for a
+    measured cell, else "predicted".
+    """
     out = {}
     for i, position in enumerate(space.positions):
         column = {c: j for j, c in enumerate(model.choices[i])}
@@ -106,7 +111,7 @@ def layer_table(model: StoreLatencyModel, space: SearchSpace) -> dict[tuple[int,
             j = column[op]
             out[(i, op)] = {
                 "ms": float(model.table[i, j]),
-                "source": "measured" if bool(model.measured[i, j]) else "predicted",
+                "source": model.measured_source if model.measured[i, j] else "predicted",
             }
     return out
 

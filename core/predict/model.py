@@ -176,6 +176,9 @@ class StoreLatencyModel(LatencyModel):
         self.overhead = overhead or Overhead()
         target = store.targets().get(fingerprint, {})
         self.target_name = target.get("name") or fingerprint
+        mode = target.get("details", {}).get("mode")
+        #: How a measured cell's source reads: "measured-<mode>" for targets with modes.
+        self.measured_source = f"measured-{mode}" if mode else "measured"
         self.name = name or f"{self.target_name}/{space.name}"
         self._exclude = set(exclude or ())
         positions = space.positions

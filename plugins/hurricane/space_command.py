@@ -20,9 +20,11 @@ from hwnas.cli.common import (
     console,
     load_space,
     parse_options,
+    parse_target_spec,
     print_json,
 )
 from hwnas.config import load_config, profile_setting, target_options
+from hwnas.errors import HwnasError
 from hwnas.store import default_store
 
 
@@ -41,6 +43,13 @@ def generate(
     calibrate: Annotated[
         int, typer.Option(help="Whole architectures measured to calibrate the overhead.")
     ] = 5,
+    reference: Annotated[
+        str | None,
+        typer.Option(
+            help="Cheap target measured on every cell, NAME[:k=v,...] (e.g. tvm-cpu:mode=rules); "
+            "cells TARGET did not measure (--measure N) become its latency x a learned ratio."
+        ),
+    ] = None,
     store: StoreOption = None,
     out: Annotated[Path | None, typer.Option(help="Where to save the space (JSON).")] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
@@ -55,6 +64,16 @@ def generate(
     cfg = load_config(config)
     options = target_options(cfg, target, parse_options(target_option))
     probe_target(target, options)  # unknown, unavailable or recorded: before the store exists
+    cheap = None
+    if reference is not None:
+        if measure is None:
+            raise HwnasError(
+                "--reference fills the cells --measure N leaves unmeasured, but no N was given",
+                "add --measure N (e.g. --measure 24) or drop --reference",
+            )
+        _, cheap_name, cheap_options = parse_target_spec(reference)
+        probe_target(cheap_name, cheap_options)
+        cheap = (cheap_name, cheap_options)
     latency_store = LatencyStore(profile_setting(cfg, "store", store, None) or default_store())
     path = out or Path("runs") / f"space-{target}-{space.profile.name}.json"
     identity = {
@@ -66,6 +85,7 @@ def generate(
         "explore": explore,
         "measure": measure,
         "calibrate": calibrate,
+        "reference": reference,
         "store": str(latency_store.path),
     }
     spent = _spent_before(path, identity) if measure is not None else 0
@@ -81,6 +101,7 @@ def generate(
             None if measure is None else max(0, measure - spent),
             calibrate,
             progress and not as_json,
+            reference=cheap,
         )
     except interrupt.Interrupted:
         if measure is not None:  # what this command measured counts against --measure next time
@@ -124,13 +145,12 @@ def _spent_before(path: Path, identity: dict[str, Any]) -> int:
 
 def print_generated(data: dict[str, Any]) -> None:
     """Per layer: kept ops (exploring op marked) with score and latency provenance."""
-    table = Table("layer", "kept ops (score; ms; m=measured p=predicted)", "exploring")
+    table = Table("layer", "kept ops (score; ms; m=measured[-mode] p=predicted)", "exploring")
     for layer in data["layers"]:
         scores = {s["op"]: s for s in layer["scores"]}
         cells = [
-            f"{op} ({scores[op]['score']:.3g}; {scores[op]['ms']:.3f}; {scores[op]['source'][0]})"
-            for op in layer["ops"]
-            if op != layer["exploring"]
+            f"{op} ({s['score']:.3g}; {s['ms']:.3f}; {_short(s['source'])})"
+            for op, s in ((op, scores[op]) for op in layer["ops"] if op != layer["exploring"])
         ]
         table.add_row(str(layer["index"]), ", ".join(cells), layer["exploring"] or "")
     console.print(table)
@@ -143,3 +163,16 @@ def print_generated(data: dict[str, Any]) -> None:
         f"{notes['latency_cells_measured']}/{notes['latency_cells']}",
         highlight=False,
     )
+    if "reference" in notes:
+        ref = notes["reference"]
+        console.print(
+            f"{ref['cells_filled']} cells not measured on the target = {ref['reference_name']} "
+            f"measured ms x a learned ratio (trained on {ref['trained_on_cells']} cells "
+            "measured on both)",
+            highlight=False,
+        )
+
+
+def _short(source: str) -> str:
+    """ "measured-tuned" -> "m-tuned", "measured" -> "m", "predicted" -> "p"."""
+    return "p" if source == "predicted" else source.replace("measured", "m")

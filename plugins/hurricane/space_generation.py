@@ -84,7 +84,7 @@ def generate_space(
 ) -> GeneratedSpace:
     """Keep the top ``p`` ops per layer; add one exploring op in the last ``explore_layers``.
 
-    ``latency`` maps (layer, op) to ``{"ms": ..., "source": "measured"|"predicted"}``
+    ``latency`` maps (layer, op) to ``{"ms": ..., "source": "measured[-<mode>]"|"predicted"}``
     (see :func:`hwnas.predict.build.layer_table`).
     """
     n = len(space.positions)
@@ -107,7 +107,7 @@ def generate_space(
             kept.append(explore)
         ops.append(kept)
         exploring.append(explore)
-    measured = sum(s.source == "measured" for row in scores for s in row)
+    measured = sum(s.source.startswith("measured") for row in scores for s in row)
     total = sum(len(row) for row in scores)
     return GeneratedSpace(
         space_options=dict(space.options),
@@ -134,9 +134,16 @@ def build_generated_space(
     measure: int | None,
     calibrate: int,
     show_progress: bool,
+    reference: tuple[str, dict[str, Any]] | None = None,
 ):
-    """Measure (or reuse) the target's layer table, then score and keep ops per layer."""
+    """Measure (or reuse) the target's layer table, then score and keep ops per layer.
+
+    ``reference`` (target name, options) is a cheap target measured on every
+    cell; cells the target itself did not measure become its latency times a
+    learned target/reference ratio (:mod:`hwnas.predict.reference`).
+    """
     from hwnas.predict.build import fastest_latency_ms, layer_latency_model, layer_table
+    from hwnas.predict.reference import fill_from_reference
 
     if space.restricted:
         raise HwnasError(
@@ -151,6 +158,12 @@ def build_generated_space(
         calibrate=calibrate,
         show_progress=show_progress,
     )
+    filled = None
+    if reference is not None:
+        cheap = layer_latency_model(
+            *reference, space, store, calibrate=0, show_progress=show_progress
+        )
+        filled = fill_from_reference(model, cheap)
     generated = generate_space(
         space,
         layer_table(model, space),
@@ -169,4 +182,6 @@ def build_generated_space(
             "full_size": space.size,
         }
     )
+    if filled is not None:
+        generated.notes["reference"] = filled
     return generated, model
