@@ -203,6 +203,7 @@ def tuned_predictor_report(workloads, results, rules: str, tuned: str, fraction=
     features = [w.features for w in both]
     n_train = max(8, round(fraction * len(both)))
     scores = {"predictor": [], "rules_x_median_speedup": []}
+    choices = []
     for seed in range(seeds):
         order = np.random.default_rng(seed).permutation(len(both))
         train, test = order[:n_train], order[n_train:]
@@ -210,6 +211,7 @@ def tuned_predictor_report(workloads, results, rules: str, tuned: str, fraction=
             [features[i] for i in train], rules_ms[train], tuned_ms[train]
         )
         predicted = model.predict([features[i] for i in test], rules_ms[test])
+        choices.append(model.choice)
         constant = rules_ms[test] * np.median(tuned_ms[train] / rules_ms[train])
         scores["predictor"].append(accuracy_report(predicted, tuned_ms[test]))
         scores["rules_x_median_speedup"].append(accuracy_report(constant, tuned_ms[test]))
@@ -217,7 +219,8 @@ def tuned_predictor_report(workloads, results, rules: str, tuned: str, fraction=
         name: {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
         for name, rows in scores.items()
     }
-    return {"trained_on": n_train, "held_out": len(both) - n_train, "seeds": seeds, **mean}
+    return {"trained_on": n_train, "held_out": len(both) - n_train, "seeds": seeds,
+            "choices": choices, **mean}  # fmt: skip
 
 
 def _spearman(a: dict, b: dict) -> float | None:
@@ -329,7 +332,8 @@ def print_tuning(report: dict) -> None:
         "within +-10%",
         "RMSE(log)",
         title=f"Tuned latency of {scores['held_out']} untuned workloads "
-        f"(trained on {scores['trained_on']}, mean of {scores['seeds']} seeds)",
+        f"(trained on {scores['trained_on']}, mean of {scores['seeds']} seeds; "
+        f"predictor chose {', '.join(scores.get('choices', []))})",
     )
     for name in ("predictor", "rules_x_median_speedup"):
         row = scores[name]

@@ -43,3 +43,15 @@ def test_refuses_bad_latencies_and_an_untrained_model():
         TunedLatencyPredictor().fit(features, [1, 0, 1, 1], [1, 1, 1, 1])
     with pytest.raises(ValueError, match="not trained"):
         TunedLatencyPredictor().predict(features, [1, 1, 1, 1])
+
+
+def test_falls_back_to_the_median_when_the_features_do_not_help():
+    rng = np.random.default_rng(1)
+    features = [w.features for w in workloads()[:40]]
+    rules_ms = rng.uniform(0.05, 2.0, len(features))
+    tuned_ms = rules_ms * rng.uniform(0.95, 1.05, len(features))  # noise around no gain
+    model = TunedLatencyPredictor().fit(features, rules_ms, tuned_ms)
+    assert model.choice == "median" and set(model.cv_error) == {"model", "median"}
+    assert np.allclose(model.speedup(features), np.median(tuned_ms / rules_ms))
+    few = TunedLatencyPredictor().fit(features[:5], rules_ms[:5], tuned_ms[:5])
+    assert few.choice == "median" and few.cv_error == {}
