@@ -33,7 +33,7 @@ from rich.console import Console
 from rich.table import Table
 
 console = Console(width=140)
-TUNED = "mode=tuned,trials=64,max_trials_per_task=8"
+TUNED = ["-t", "mode=tuned", "-t", "trials=64", "-t", "max_trials_per_task=8"]
 
 
 def load_average() -> list[float]:
@@ -79,7 +79,7 @@ def main() -> None:
     console.print(f"space generate (rules): {rules_timing['wall_s']:.1f} s, "
                   f"load {rules_timing['load_average']}")  # fmt: skip
     tuned, tuned_timing = generate(
-        store, args.work / "space-tuned.json", "-t", TUNED, "--reference", "tvm-cpu:mode=rules",
+        store, args.work / "space-tuned.json", *TUNED, "--reference", "tvm-cpu:mode=rules",
         "--measure", str(args.measure), "--calibrate", "0",
     )  # fmt: skip
     console.print(f"space generate (tuned, {args.measure} cells tuned): {tuned_timing['wall_s']}"

@@ -29,15 +29,17 @@ def fill_from_reference(model: StoreLatencyModel, reference: StoreLatencyModel) 
     """Replace ``model``'s predicted cells by reference ms x a learned ratio (in place).
 
     Both models cover the same space. Returns what was done: the reference's
-    fingerprint key, the cells trained on and the cells filled.
+    fingerprint key, the workloads trained on, the cells filled and
+    which ratio model cross-validation chose.
     """
     both = model.measured & reference.measured
     todo = ~model.measured & reference.measured
     cells = {(i, j): w for (i, c), w in model.cells.items() for j in [model.choices[i].index(c)]}
-    pairs = sorted(cell for cell in cells if both[cell])
+    distinct = {cells[cell].key: cell for cell in sorted(cells) if both[cell]}
+    pairs = list(distinct.values())  # one per workload: a shape repeated over layers counts once
     if len(pairs) < MIN_PAIRS:
         raise HwnasError(
-            f"only {len(pairs)} cells are measured on both the target and the reference "
+            f"only {len(pairs)} workloads are measured on both the target and the reference "
             f"{reference.target_name}; the ratio model needs at least {MIN_PAIRS}",
             f"raise --measure to at least {MIN_PAIRS}",
         )
@@ -56,7 +58,9 @@ def fill_from_reference(model: StoreLatencyModel, reference: StoreLatencyModel) 
     return {
         "reference": reference.fingerprint_key,
         "reference_name": reference.target_name,
-        "trained_on_cells": len(pairs),
+        "trained_on_workloads": len(pairs),
         "cells_filled": len(filled),
+        "ratio_model": ratio.choice,
+        "cv_error": ratio.cv_error,
         "rule": "unmeasured cell = reference measured ms x predicted target/reference ratio",
     }

@@ -167,8 +167,8 @@ def print_generated(data: dict[str, Any]) -> None:
         ref = notes["reference"]
         console.print(
             f"{ref['cells_filled']} cells not measured on the target = {ref['reference_name']} "
-            f"measured ms x a learned ratio (trained on {ref['trained_on_cells']} cells "
-            "measured on both)",
+            f"measured ms x a learned ratio ({ref['ratio_model']}; trained on "
+            f"{ref['trained_on_workloads']} workloads measured on both)",
             highlight=False,
         )
 
