@@ -104,6 +104,7 @@ def layer_table(model: StoreLatencyModel, space: SearchSpace) -> dict[tuple[int,
     "measured-<mode>" such as "measured-tuned" for targets with modes) for a
     measured cell, else "predicted".
     """
+    measured_source = getattr(model, "measured_source", "measured")  # any table-backed model
     out = {}
     for i, position in enumerate(space.positions):
         column = {c: j for j, c in enumerate(model.choices[i])}
@@ -111,7 +112,7 @@ def layer_table(model: StoreLatencyModel, space: SearchSpace) -> dict[tuple[int,
             j = column[op]
             out[(i, op)] = {
                 "ms": float(model.table[i, j]),
-                "source": model.measured_source if model.measured[i, j] else "predicted",
+                "source": measured_source if model.measured[i, j] else "predicted",
             }
     return out
 
