@@ -39,7 +39,6 @@ def layer_latency_model(
     :param calibrate: whole architectures measured end to end for the overhead
         (0 keeps the plain sum of parts).
     """
-    from hwnas.live_latency import measure_whole
     from hwnas.predict.grid import active_profile_grid
     from hwnas.profile import probe_target, profile_workloads
 
@@ -82,19 +81,40 @@ def layer_latency_model(
             show_progress=show_progress,
         )
     model = StoreLatencyModel(full, store, info.fingerprint_key, name=target)
-    if calibrate > 0:
-        archs = archs_from_indices(full, sample_indices(full, calibrate, seed))
-        whole = model.stored_whole_archs()
-        todo = [a for a in archs if a not in whole]
-        if todo:
-            whole.update(
-                measure_whole(
-                    target, options, full, todo, store, protocol, show_progress=show_progress
-                )
-            )
-        if whole:
-            model.calibrate(list(whole), list(whole.values()))
+    calibrate_on_target(model, target, options, calibrate, protocol, show_progress, seed)
     return model
+
+
+def calibrate_on_target(
+    model: StoreLatencyModel,
+    target: str,
+    options: dict[str, Any],
+    calibrate: int,
+    protocol=None,
+    show_progress: bool = True,
+    seed: int = 0,
+) -> None:
+    """Fit ``model``'s overhead on ``calibrate`` whole architectures measured end to end.
+
+    Architectures the store already holds are reused; 0 keeps the plain sum of parts.
+    Call it after the model's table is final: the overhead is fitted on its sums.
+    """
+    from hwnas.live_latency import measure_whole
+
+    if calibrate <= 0:
+        return
+    full = model.search_space
+    archs = archs_from_indices(full, sample_indices(full, calibrate, seed))
+    whole = model.stored_whole_archs()
+    todo = [a for a in archs if a not in whole]
+    if todo:
+        whole.update(
+            measure_whole(
+                target, options, full, todo, model.store, protocol, show_progress=show_progress
+            )
+        )
+    if whole:
+        model.calibrate(list(whole), list(whole.values()))
 
 
 def layer_table(model: StoreLatencyModel, space: SearchSpace) -> dict[tuple[int, str], dict]:

@@ -34,7 +34,7 @@ def fill_from_reference(model: StoreLatencyModel, reference: StoreLatencyModel) 
     """
     both = model.measured & reference.measured
     todo = ~model.measured & reference.measured
-    cells = {(i, j): w for (i, c), w in model.cells.items() for j in [model.choices[i].index(c)]}
+    cells = {(i, model.choices[i].index(c)): w for (i, c), w in model.cells.items()}
     distinct = {cells[cell].key: cell for cell in sorted(cells) if both[cell]}
     pairs = list(distinct.values())  # one per workload: a shape repeated over layers counts once
     if len(pairs) < MIN_PAIRS:

@@ -148,10 +148,7 @@ def print_generated(data: dict[str, Any]) -> None:
     table = Table("layer", "kept ops (score; ms; m=measured[-mode] p=predicted)", "exploring")
     for layer in data["layers"]:
         scores = {s["op"]: s for s in layer["scores"]}
-        cells = [
-            f"{op} ({s['score']:.3g}; {s['ms']:.3f}; {_short(s['source'])})"
-            for op, s in ((op, scores[op]) for op in layer["ops"] if op != layer["exploring"])
-        ]
+        cells = [_cell(scores[op]) for op in layer["ops"] if op != layer["exploring"]]
         table.add_row(str(layer["index"]), ", ".join(cells), layer["exploring"] or "")
     console.print(table)
     notes = data["notes"]
@@ -173,6 +170,7 @@ def print_generated(data: dict[str, Any]) -> None:
         )
 
 
-def _short(source: str) -> str:
-    """ "measured-tuned" -> "m-tuned", "measured" -> "m", "predicted" -> "p"."""
-    return "p" if source == "predicted" else source.replace("measured", "m")
+def _cell(score: dict[str, Any]) -> str:
+    """One kept op: name (score; ms; source), the source shortened to m[-mode] or p."""
+    source = "p" if score["source"] == "predicted" else score["source"].replace("measured", "m")
+    return f"{score['op']} ({score['score']:.3g}; {score['ms']:.3f}; {source})"

@@ -142,7 +142,12 @@ def build_generated_space(
     cell; cells the target itself did not measure become its latency times a
     learned target/reference ratio (:mod:`hwnas.predict.reference`).
     """
-    from hwnas.predict.build import fastest_latency_ms, layer_latency_model, layer_table
+    from hwnas.predict.build import (
+        calibrate_on_target,
+        fastest_latency_ms,
+        layer_latency_model,
+        layer_table,
+    )
     from hwnas.predict.reference import fill_from_reference
 
     if space.restricted:
@@ -155,15 +160,16 @@ def build_generated_space(
         space,
         store,
         measure=measure,
-        calibrate=calibrate,
+        calibrate=0 if reference is not None else calibrate,
         show_progress=show_progress,
     )
     filled = None
-    if reference is not None:
+    if reference is not None:  # fill the table first: the overhead is fitted on its sums
         cheap = layer_latency_model(
             *reference, space, store, calibrate=0, show_progress=show_progress
         )
         filled = fill_from_reference(model, cheap)
+        calibrate_on_target(model, target, options, calibrate, show_progress=show_progress)
     generated = generate_space(
         space,
         layer_table(model, space),
