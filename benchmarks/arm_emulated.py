@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import time
 from pathlib import Path
@@ -26,6 +25,7 @@ from profile_runtimes import pick_workloads
 from rich.console import Console
 from rich.table import Table
 
+from hwnas.cpus import load_average
 from hwnas.spaces.hurricane.space import HurricaneSpace
 from hwnas.targets.tvm.arm import TvmArmTarget
 from hwnas.targets.tvm.emulated_board import EmulatedBoard
@@ -109,7 +109,7 @@ def main() -> None:
         f"{protocol.min_repeat_ms} ms (emulated time, not a latency)"
     )
     port = free_port()
-    load_before = [round(x, 2) for x in os.getloadavg()]
+    load_before = load_average()
     started = time.perf_counter()
     with EmulatedBoard("qemu-a72", "127.0.0.1", port, args.cache_dir, start_tracker=True):
         board_start_s = time.perf_counter() - started
@@ -132,7 +132,7 @@ def main() -> None:
         "max_abs_error": max(errors) if errors else None,
         "median_abs_error": statistics.median(errors) if errors else None,
         "emulated_timings_are_latencies": False,
-        "load_average": {"before": load_before, "after": [round(x, 2) for x in os.getloadavg()]},
+        "load_average": {"before": load_before, "after": load_average()},
         "rows": rows,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -34,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from hwnas.cli.common import jsonable
+from hwnas.cpus import load_average
 from hwnas.errors import HwnasError
 
 FIXED_OPS = ["MB_k3_e3", "MB_k3_e6", "MB_k5_e3", "MB_k5_e6"]
@@ -300,11 +300,6 @@ def print_summary(summary: dict[str, Any]) -> None:
             "generated - hand-designed space, test accuracy: "
             f"{summary['generated_minus_fixed_accuracy']:+.2f} points"
         )
-
-
-def load_average() -> list[float]:
-    """The 1/5/15-minute load average, printed before and after timing (PROTOCOLS.md)."""
-    return [round(x, 2) for x in os.getloadavg()]
 
 
 def main(argv=None) -> int:

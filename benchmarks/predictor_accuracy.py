@@ -40,7 +40,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import shutil
 import tempfile
 import time
@@ -51,6 +50,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hwnas.cli.common import parse_target_spec
+from hwnas.cpus import load_average
 from hwnas.errors import HwnasError
 from hwnas.live_latency import measure_whole
 from hwnas.predict import KernelPredictor, PredictorParams, StoreLatencyModel, active_sample
@@ -455,11 +455,6 @@ def print_recorded(space: str, rows: dict, shots, seeds) -> None:
 
 
 # ---------------------------------------------------------------------------
-
-
-def load_average() -> list[float]:
-    """The 1/5/15-minute load average, printed before and after timing (PROTOCOLS.md)."""
-    return [round(x, 2) for x in os.getloadavg()]
 
 
 def main() -> None:

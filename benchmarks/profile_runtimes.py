@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import os
 import statistics
 import time
 from pathlib import Path
@@ -33,6 +32,7 @@ from rich.table import Table
 from scipy.stats import spearmanr
 
 from hwnas.cli.common import parse_target_spec
+from hwnas.cpus import load_average
 from hwnas.profile import probe_target
 from hwnas.progress import progress_bar
 from hwnas.runner import IsolatedTarget
@@ -339,11 +339,6 @@ def print_tuning(report: dict) -> None:
         row = scores[name]
         table.add_row(name, _fmt(row["spearman"]), _fmt(row["within_10"]), _fmt(row["rmse_log"]))
     console.print(table)
-
-
-def load_average() -> list[float]:
-    """The 1/5/15-minute load average, printed before and after timing (PROTOCOLS.md)."""
-    return [round(x, 2) for x in os.getloadavg()]
 
 
 def main() -> None:

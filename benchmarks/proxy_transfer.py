@@ -65,7 +65,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -74,6 +73,7 @@ import numpy as np
 from scipy.stats import rankdata
 
 from hwnas.cli.common import jsonable
+from hwnas.cpus import load_average
 from hwnas.plugins.proxy.features import Features, arch_features
 from hwnas.plugins.proxy.fewshot import fit_adaptation, fit_nnls, fit_ridge
 from hwnas.plugins.proxy.monotonicity import allowed_proxies, best_proxies, srcc_matrix
@@ -421,11 +421,6 @@ def part_c(t: NB201, data_dir=None) -> dict:
 
 #: (proxy, target) live pairs of part D: two runtimes on this CPU.
 LIVE_PAIRS = (("onnxruntime", "torch"), ("onnxruntime", "openvino"))
-
-
-def load_average() -> list[float]:
-    """The 1/5/15-minute load average, printed before and after timing (PROTOCOLS.md)."""
-    return [round(x, 2) for x in os.getloadavg()]
 
 
 def part_d(pool_size: int, out_dir: Path) -> dict:

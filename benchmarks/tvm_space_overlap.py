@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
@@ -32,13 +31,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from hwnas.cpus import load_average
+
 console = Console(width=140)
 TUNED = ["-t", "mode=tuned", "-t", "trials=64", "-t", "max_trials_per_task=8"]
-
-
-def load_average() -> list[float]:
-    """The 1/5/15-minute load average (printed before and after every timed step)."""
-    return [round(x, 2) for x in os.getloadavg()]
 
 
 def generate(store: Path, out: Path, *extra: str) -> tuple[dict, dict]:

@@ -4,7 +4,9 @@
 may allow far fewer, and torch's default (one intra-op thread per core) then
 oversubscribes them. :func:`available_cpus` takes the smaller of the affinity
 mask and the cgroup quota (v2 ``cpu.max``, v1 ``cpu.cfs_quota_us`` /
-``cpu.cfs_period_us``), rounded up to whole CPUs.
+``cpu.cfs_period_us``), rounded up to whole CPUs. :func:`load_average` is
+what every timing reports beside its figures (a figure taken under load is
+not quoted).
 """
 
 from __future__ import annotations
@@ -91,3 +93,11 @@ def set_torch_threads(requested: int | None = None) -> int:
     threads = training_threads(requested)
     torch.set_num_threads(threads)
     return threads
+
+
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages, rounded (None where the OS has none)."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -40,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from hwnas import interrupt
+from hwnas.cpus import load_average
 from hwnas.errors import HwnasError
 from hwnas.files import read_json_file
 from hwnas.problem import BudgetExhausted, Evaluation, Problem
@@ -580,12 +580,12 @@ class Hurricane(Strategy):
         self._last_stage = []
         self._result_accuracy = None
         self._unmet = None
-        load_before, began = _loadavg(), time.perf_counter()
+        load_before, began = load_average(), time.perf_counter()
         result = super().search(problem)
         host = self._extra.setdefault("host", {})
         host.update(
             loadavg_before=load_before,
-            loadavg_after=_loadavg(),
+            loadavg_after=load_average(),
             wall_seconds=time.perf_counter() - began,
         )
         result.extra["latency_limit_ms"] = problem.latency_limit_ms
@@ -679,14 +679,6 @@ class Hurricane(Strategy):
         if host:
             lines.append(host_line(host))
         return lines
-
-
-def _loadavg() -> list[float] | None:
-    """The 1, 5 and 15 minute load averages (None where the OS has none)."""
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return None
 
 
 def host_line(host: dict[str, Any]) -> str:
