@@ -2,6 +2,8 @@
 
 - :mod:`~hwnas.predict.kernel`: :class:`KernelPredictor`, one per target
   fingerprint, trained from the latency store, saved beside it as JSON.
+- :mod:`~hwnas.predict.cross_target`: :class:`CrossTargetPredictor`, a new
+  target's kernel latency from a few of its measurements and other targets' tables.
 - :mod:`~hwnas.predict.active`: choose which workloads to measure under a budget.
 - :mod:`~hwnas.predict.model`: :class:`StoreLatencyModel`, the architecture
   latency of a live target (measured-or-predicted layers + fixed layers +
@@ -13,6 +15,7 @@
 """
 
 from hwnas.predict.active import ActiveResult, active_profile, active_sample, multiplicities
+from hwnas.predict.cross_target import CrossTargetPredictor
 from hwnas.predict.kernel import (
     KernelPrediction,
     KernelPredictor,
@@ -35,6 +38,7 @@ from hwnas.predict.model import (
 
 __all__ = [
     "ActiveResult",
+    "CrossTargetPredictor",
     "KernelPrediction",
     "KernelPredictor",
     "Overhead",

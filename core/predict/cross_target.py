@@ -1,0 +1,251 @@
+"""Kernel latency on a new target from a few of its measurements and other targets' tables.
+
+A new target rarely behaves like nothing seen before: the same op at the same
+shape is measured on onnxruntime, OpenVINO, torch or TVM already, and kernel
+latencies on different runtimes of the same machine (or of similar machines)
+are strongly related, though not by one constant: each runtime has its own
+per-op-family efficiency and its own fixed cost per call. The proxy idea of
+:mod:`hwnas.plugins.proxy`, applied per kernel.
+
+:class:`CrossTargetPredictor` is given the references' measured tables
+(``{target: {workload key: ms}}``) and trained on the workloads measured on
+the new target. In log space it considers
+
+- ``ratio:<ref>``: one reference times the median ratio (one constant);
+- ``linear+shape``: a ridge regression on every reference's log latency, the
+  op family one-hot and log sizes (the ridge trend of
+  :class:`~hwnas.predict.kernel.KernelPredictor`);
+- ``additive``: the op as the sum of its primitive kernels
+  (:mod:`hwnas.predict.primitives`), non-negative least squares on relative
+  error; ``additive+refs`` adds each reference's latency as one more
+  non-negative term;
+- ``<base>+xgb``: one of these plus an XGBoost residual on the workload
+  features and the references' log latencies;
+- ``per-target``: :class:`~hwnas.predict.kernel.KernelPredictor` on the
+  features alone (no reference; also the answer for a workload some
+  reference has not measured),
+
+and chooses by k-fold cross-validation on the new target's measurements only
+(mean absolute log error), reporting ``choice`` and ``cv_error``; one more
+choice, ``blend``, averages the three best candidates' log predictions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from hwnas.predict.features import feature_matrix, trend_columns, vocabulary
+from hwnas.predict.kernel import KernelPredictor, LogTrend, PredictorParams, xgboost_module
+from hwnas.predict.primitives import primitive_matrix
+
+#: Fewest measured workloads before anything but ``ratio`` and ``per-target`` is tried.
+MIN_FOR_LINEAR = 8
+#: The candidate that averages (in log space) the ``BLEND_SIZE`` best by cross-validation.
+BLEND, BLEND_SIZE = "blend", 3
+
+Predict = Callable[[np.ndarray, np.ndarray, Sequence[Mapping[str, Any]]], np.ndarray]
+
+
+@dataclass
+class CrossTargetPredictor:
+    """Predicts a target's kernel latency from its own few measurements and reference tables."""
+
+    references: Mapping[str, Mapping[str, float]]
+    seed: int = 0
+    folds: int = 5
+    ridge: float = 1.0
+    params: PredictorParams = field(
+        default_factory=lambda: PredictorParams(members=1, rounds=200, trend=False)
+    )
+    choice: str | None = None
+    cv_error: dict[str, float] = field(default_factory=dict)
+    blend: list[str] = field(default_factory=list)
+    used_references: tuple[str, ...] = ()
+    _model: Predict | None = field(default=None, repr=False)
+    _fallback: KernelPredictor | None = field(default=None, repr=False)
+
+    def fit(
+        self, keys: Sequence[str], features: Sequence[Mapping[str, Any]], ms: Sequence[float]
+    ) -> CrossTargetPredictor:
+        """Train on the workloads measured on the new target: keys, feature dicts, ms (> 0)."""
+        y = np.log(_positive(ms))
+        if not len(keys) == len(features) == len(y):
+            raise ValueError("keys, features and ms must have the same length")
+        self.used_references = tuple(
+            name
+            for name, table in sorted(self.references.items())
+            if all(_ok(table.get(k)) for k in keys)
+        )
+        refs = self._reference_logs(keys)
+        candidates = self._candidates(len(y))
+        self.cv_error, self.blend = self._cross_validate(candidates, refs, y, list(features))
+        self.choice = min(self.cv_error, key=self.cv_error.get)
+        members = self.blend if self.choice == BLEND else [self.choice]
+        models = [candidates[name](refs, y, features) for name in members]
+        self._model = lambda r, _y, f: np.mean([m(r, None, f) for m in models], axis=0)
+        self._fallback = KernelPredictor(PredictorParams(seed=self.seed)).fit(
+            features, np.exp(y), keys
+        )
+        return self
+
+    def predict(self, keys: Sequence[str], features: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """Predicted ms per workload (per-target model where a used reference lacks the key)."""
+        if self._model is None or self._fallback is None:
+            raise ValueError("the cross-target predictor is not trained; call fit first")
+        out = np.empty(len(keys))
+        if not len(keys):
+            return out
+        covered = np.array(
+            [all(_ok(self.references[r].get(k)) for r in self.used_references) for k in keys]
+        )
+        if covered.any():
+            idx = np.flatnonzero(covered)
+            refs = self._reference_logs([keys[i] for i in idx])
+            out[idx] = np.exp(self._model(refs, None, [features[i] for i in idx]))
+        if (~covered).any():
+            idx = np.flatnonzero(~covered)
+            out[idx] = self._fallback.predict([features[i] for i in idx]).ms
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        """What was chosen and why (JSON-friendly)."""
+        return {
+            "choice": self.choice,
+            "cv_error": self.cv_error,
+            "blend": self.blend if self.choice == BLEND else [],
+            "references": list(self.used_references),
+        }
+
+    # -- internals -----------------------------------------------------------
+    def _reference_logs(self, keys: Sequence[str]) -> np.ndarray:
+        return np.log(
+            np.array(
+                [[self.references[r][k] for r in self.used_references] for k in keys],
+                dtype=np.float64,
+            ).reshape(len(keys), len(self.used_references))
+        )
+
+    def _candidates(self, n: int) -> dict[str, Callable[..., Predict]]:
+        out: dict[str, Callable[..., Predict]] = {"per-target": self._per_target}
+        for j, name in enumerate(self.used_references):
+            out[f"ratio:{name}"] = _ratio(j)
+        if n < MIN_FOR_LINEAR:
+            return out
+        out["additive"] = self._boosted(_additive(refs=False), boost=False)
+        out["additive+xgb"] = self._boosted(_additive(refs=False), boost=True)
+        if self.used_references:
+            out["additive+refs"] = self._boosted(_additive(refs=True), boost=False)
+            out["additive+refs+xgb"] = self._boosted(_additive(refs=True), boost=True)
+            out["linear+shape"] = self._boosted(self._linear, boost=False)
+            out["linear+shape+xgb"] = self._boosted(self._linear, boost=True)
+        return out
+
+    def _cross_validate(self, candidates, refs, y, features) -> tuple[dict[str, float], list]:
+        """Mean |log error| of every candidate (and of the blend of the best), k-fold.
+
+        Only the new target's measurements are used. Returns the errors and
+        the blend's members.
+        """
+        folds = min(self.folds, len(y))
+        if folds < 2:
+            return {name: 0.0 for name in list(candidates)[:1]}, []
+        order = np.random.default_rng(self.seed).permutation(len(y))
+        predicted = {name: np.empty(len(y)) for name in candidates}
+        for k in range(folds):
+            test = order[k::folds]
+            train = np.setdiff1d(order, test)
+            train_features = [features[i] for i in train]
+            test_features = [features[i] for i in test]
+            for name, make in candidates.items():
+                model = make(refs[train], y[train], train_features)
+                predicted[name][test] = model(refs[test], None, test_features)
+        errors = {name: float(np.mean(np.abs(p - y))) for name, p in predicted.items()}
+        blend = sorted(errors, key=errors.get)[:BLEND_SIZE]
+        if len(blend) > 1:
+            mean = np.mean([predicted[name] for name in blend], axis=0)
+            errors[BLEND] = float(np.mean(np.abs(mean - y)))
+        return errors, blend
+
+    def _per_target(self, refs, y, features) -> Predict:
+        model = KernelPredictor(PredictorParams(members=1, seed=self.seed)).fit(features, np.exp(y))
+        return lambda _r, _y, f: np.log(model.predict(f).ms)
+
+    def _linear(self, refs, y, features) -> Predict:
+        """Ridge on the references' log latencies, the family one-hot and log sizes."""
+        vocab = vocabulary(features, ops=False)
+        cols = trend_columns(vocab, ops=False)
+
+        def design(r, f):
+            return np.column_stack([r, feature_matrix(f, vocab)[:, cols]])
+
+        trend = LogTrend.fit(design(refs, features), y, self.ridge, huber=0.1)
+        return lambda r, _y, f: trend.predict(design(r, f))
+
+    def _boosted(self, base: Callable[..., Predict], boost: bool) -> Callable[..., Predict]:
+        """``base``, optionally plus an XGBoost residual on features and reference logs."""
+        if not boost:
+            return base
+
+        def make(refs, y, features) -> Predict:
+            xgb = xgboost_module()
+            first = base(refs, y, features)
+            vocab = vocabulary(features, ops=True)
+
+            def matrix(r, f):
+                return xgb.DMatrix(np.column_stack([feature_matrix(f, vocab), r]))
+
+            booster = xgb.train(
+                self.params.xgb_params(self.seed),
+                xgb.DMatrix(
+                    np.column_stack([feature_matrix(features, vocab), refs]),
+                    label=y - first(refs, None, features),
+                ),
+                self.params.rounds,
+            )
+            return lambda r, _y, f: first(r, None, f) + booster.predict(matrix(r, f))
+
+        return make
+
+
+def _additive(refs: bool) -> Callable[..., Predict]:
+    """Sum of primitive kernels (+ each reference as a term), NNLS on relative error."""
+    from scipy.optimize import nnls
+
+    def design(r, f):
+        parts = [np.ones((len(f), 1)), primitive_matrix(f)]
+        return np.column_stack([*parts, np.exp(r)] if refs else parts)
+
+    def make(r, y, features) -> Predict:
+        a = design(r, features)
+        ms = np.exp(y)
+        scale = a.max(axis=0)
+        scale[scale <= 0] = 1.0
+        coef, _ = nnls((a / scale) / ms[:, None], np.ones(len(ms)))
+        coef = coef / scale
+        floor = 0.5 * float(ms.min())
+        return lambda r2, _y, f: np.log(np.maximum(design(r2, f) @ coef, floor))
+
+    return make
+
+
+def _ratio(j: int) -> Callable[..., Predict]:
+    def make(refs, y, features) -> Predict:
+        offset = float(np.median(y - refs[:, j]))
+        return lambda r, _y, f: r[:, j] + offset
+
+    return make
+
+
+def _ok(value: float | None) -> bool:
+    return value is not None and np.isfinite(value) and value > 0
+
+
+def _positive(values: Sequence[float]) -> np.ndarray:
+    array = np.asarray(values, dtype=np.float64)
+    if np.any(~np.isfinite(array)) or np.any(array <= 0):
+        raise ValueError("latencies must be positive and finite")
+    return array

@@ -1,0 +1,121 @@
+"""CrossTargetPredictor: a new target's kernel latency from other targets' tables."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hwnas.predict import CrossTargetPredictor
+from hwnas.predict.metrics import within
+from hwnas.predict.primitives import primitive_matrix, primitive_names, primitive_row
+from hwnas.spaces.hurricane.ops import OP_NAMES
+from hwnas.spaces.hurricane.space import HurricaneSpace
+
+
+@pytest.fixture(scope="module")
+def workloads():
+    space = HurricaneSpace()
+    cells = [space.layer_workload(i, op) for i in range(len(space.layers)) for op in OP_NAMES]
+    return list({w.key: w for w in cells}.values())
+
+
+def _tables(workloads, seed=0):
+    """A reference whose ms follow FLOPs, and a target = reference x a per-family factor."""
+    rng = np.random.default_rng(seed)
+    ref = {
+        w.key: 1e-6 * w.features["flops"] ** 0.8 * rng.lognormal(0, 0.3) + 0.01 for w in workloads
+    }
+    factor = {"SEP": 0.5, "MB": 1.3, "Choice": 2.0, "ChoiceX": 0.8}
+    target = {w.key: ref[w.key] * factor[w.features["family"]] for w in workloads}
+    return ref, target
+
+
+def _split(workloads, n, seed=0):
+    order = np.random.default_rng(seed).permutation(len(workloads))
+    return [workloads[i] for i in order[:n]], [workloads[i] for i in order[n:]]
+
+
+def _fit(workloads, references, target, n=40):
+    train, test = _split(workloads, n)
+    model = CrossTargetPredictor(references).fit(
+        [w.key for w in train], [w.features for w in train], [target[w.key] for w in train]
+    )
+    predicted = model.predict([w.key for w in test], [w.features for w in test])
+    return model, predicted, np.array([target[w.key] for w in test])
+
+
+def test_a_related_reference_predicts_held_out_kernels(workloads):
+    ref, target = _tables(workloads)
+    model, predicted, actual = _fit(workloads, {"ref": ref}, target)
+    assert model.choice != "per-target"
+    assert within(predicted, actual, 0.10) > 0.95
+    assert set(model.cv_error) >= {"per-target", "ratio:ref", "linear+shape"}
+
+
+def test_the_reference_beats_the_features_alone(workloads):
+    ref, target = _tables(workloads)
+    _, with_ref, actual = _fit(workloads, {"ref": ref}, target)
+    _, without, _ = _fit(workloads, {}, target)
+    assert within(with_ref, actual, 0.10) > within(without, actual, 0.10) + 0.2
+
+
+def test_an_unrelated_reference_is_not_trusted(workloads):
+    ref, _ = _tables(workloads)
+    rng = np.random.default_rng(5)
+    noise = {k: float(rng.lognormal(0, 1)) for k in ref}
+    model, predicted, actual = _fit(workloads, {"noise": noise}, ref)
+    assert model.choice != "ratio:noise"
+    _, alone, _ = _fit(workloads, {}, ref)
+    err = np.mean(np.abs(np.log(predicted / actual)))
+    assert err <= 1.2 * np.mean(np.abs(np.log(alone / actual)))
+
+
+def test_a_reference_missing_training_keys_is_dropped(workloads):
+    ref, target = _tables(workloads)
+    train, _ = _split(workloads, 40)
+    partial = {k: v for k, v in ref.items() if k != train[0].key}
+    model = CrossTargetPredictor({"partial": partial, "ref": ref}).fit(
+        [w.key for w in train], [w.features for w in train], [target[w.key] for w in train]
+    )
+    assert model.used_references == ("ref",)
+
+
+def test_keys_a_reference_lacks_fall_back_to_the_per_target_model(workloads):
+    ref, target = _tables(workloads)
+    train, test = _split(workloads, 40)
+    model = CrossTargetPredictor(dict(ref=ref)).fit(
+        [w.key for w in train], [w.features for w in train], [target[w.key] for w in train]
+    )
+    del ref[test[0].key]  # the reference table changes under the model: that key has no row
+    predicted = model.predict([w.key for w in test], [w.features for w in test])
+    assert np.all(np.isfinite(predicted)) and np.all(predicted > 0)
+
+
+def test_bad_latencies_are_refused(workloads):
+    with pytest.raises(ValueError, match="positive"):
+        CrossTargetPredictor({}).fit(["a", "b"], [workloads[0].features] * 2, [1.0, -1.0])
+    with pytest.raises(ValueError, match="not trained"):
+        CrossTargetPredictor({}).predict(["a"], [workloads[0].features])
+
+
+def test_an_op_is_the_sum_of_its_primitives(workloads):
+    by_op = {w.features["op"]: w for w in workloads if w.features["height"] == 28}
+    plain, se = (primitive_row(by_op[op].features) for op in ("MB_k3_e6", "MB_k3_e6_SE"))
+    names = primitive_names()
+    differs = {names[i] for i in np.flatnonzero(plain != se)}
+    assert differs == {"se_count", "se_mflops", "se_memory"}
+    dense = primitive_row({"family": "stem", "flops": 2e6, "in_channels": 3, "height": 32})
+    assert dense[names.index("dense_count")] == 1 and dense[names.index("dense_mflops")] == 2
+
+
+def test_additive_latencies_are_learned_from_few_measurements(workloads):
+    """A target whose kernels cost a fixed time per primitive and per MFLOP."""
+    a = primitive_matrix([w.features for w in workloads])
+    names = primitive_names()
+    cost = np.zeros(len(names))
+    cost[[names.index(n) for n in ("pw_count", "dw3_count", "dw5_count", "se_count")]] = 0.004
+    cost[[names.index(n) for n in ("pw_mflops", "dw7_mflops", "se_memory")]] = 0.01
+    target = {w.key: 0.01 + float(row @ cost) for w, row in zip(workloads, a, strict=True)}
+    model, predicted, actual = _fit(workloads, {}, target, n=30)
+    assert model.choice.startswith("additive") or model.choice == "blend"
+    assert within(predicted, actual, 0.10) > 0.9
