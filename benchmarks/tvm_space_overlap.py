@@ -96,7 +96,7 @@ def main() -> None:
         "space_generate_tuned": tuned_timing,
         "cells_rules": sources(rules),
         "cells_tuned": sources(tuned),
-        "reference_fill": tuned["notes"].get("reference"),
+        "reference_fill": tuned["notes"].get("fill"),
         "layers": rows,
         "mean_overlap": mean,
     }

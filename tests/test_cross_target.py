@@ -7,7 +7,7 @@ import pytest
 
 from hwnas.predict import CrossTargetPredictor
 from hwnas.predict.metrics import within
-from hwnas.predict.primitives import primitive_matrix, primitive_names, primitive_row
+from hwnas.predict.primitives import primitive_matrix, primitive_names, primitives
 from hwnas.spaces.hurricane.ops import OP_NAMES
 from hwnas.spaces.hurricane.space import HurricaneSpace
 
@@ -100,12 +100,15 @@ def test_bad_latencies_are_refused(workloads):
 
 def test_an_op_is_the_sum_of_its_primitives(workloads):
     by_op = {w.features["op"]: w for w in workloads if w.features["height"] == 28}
-    plain, se = (primitive_row(by_op[op].features) for op in ("MB_k3_e6", "MB_k3_e6_SE"))
+    plain, se = (primitive_matrix([by_op[op].features])[0] for op in ("MB_k3_e6", "MB_k3_e6_SE"))
     names = primitive_names()
-    differs = {names[i] for i in np.flatnonzero(plain != se)}
-    assert differs == {"se_count", "se_mflops", "se_memory"}
-    dense = primitive_row({"family": "stem", "flops": 2e6, "in_channels": 3, "height": 32})
-    assert dense[names.index("dense_count")] == 1 and dense[names.index("dense_mflops")] == 2
+    assert {names[i] for i in np.flatnonzero(plain != se)} == {"se_count", "se_mflops", "se_memory"}
+    # the SE op runs the same instances plus one SE block
+    shared = {p.key for p in primitives(by_op["MB_k3_e6"].features)}
+    extra = [p for p in primitives(by_op["MB_k3_e6_SE"].features) if p.key not in shared]
+    assert [p.kind for p in extra] == ["se"]
+    stem = primitives({"family": "stem", "flops": 2e6, "in_channels": 3, "height": 32})
+    assert [(p.kind, p.mflops) for p in stem] == [("dense", 2.0)]
 
 
 def test_additive_latencies_are_learned_from_few_measurements(workloads):
@@ -113,9 +116,25 @@ def test_additive_latencies_are_learned_from_few_measurements(workloads):
     a = primitive_matrix([w.features for w in workloads])
     names = primitive_names()
     cost = np.zeros(len(names))
-    cost[[names.index(n) for n in ("pw_count", "dw3_count", "dw5_count", "se_count")]] = 0.004
-    cost[[names.index(n) for n in ("pw_mflops", "dw7_mflops", "se_memory")]] = 0.01
+    cost[[names.index(n) for n in ("pw_count", "dw3s1_count", "dw5s2_count", "se_count")]] = 0.004
+    cost[[names.index(n) for n in ("pw_mflops", "dw7s1_mflops", "se_memory")]] = 0.01
     target = {w.key: 0.01 + float(row @ cost) for w, row in zip(workloads, a, strict=True)}
     model, predicted, actual = _fit(workloads, {}, target, n=30)
     assert model.choice.startswith("additive") or model.choice == "blend"
     assert within(predicted, actual, 0.10) > 0.9
+
+
+def test_shared_primitive_instances_carry_over_to_unmeasured_ops(workloads):
+    """Each primitive instance has its own time (not linear in its size): ops sum them."""
+    rng = np.random.default_rng(3)
+    instance_ms: dict = {}
+    target = {}
+    for w in workloads:
+        parts = primitives(w.features)
+        for p in parts:
+            instance_ms.setdefault(p.key, float(rng.lognormal(-4, 0.8)))
+        target[w.key] = sum(instance_ms[p.key] for p in parts)
+    model, predicted, actual = _fit(workloads, {}, target, n=90)
+    assert model.choice.startswith("instances") or model.choice == "blend"
+    assert within(predicted, actual, 0.10) > 0.6
+    assert model.cv_error[model.choice] < model.cv_error["per-target"]

@@ -9,7 +9,7 @@ from hwnas.errors import HwnasError
 from hwnas.predict.build import layer_table
 from hwnas.predict.kernel import KernelPredictor, PredictorParams
 from hwnas.predict.model import StoreLatencyModel
-from hwnas.predict.reference import fill_from_reference
+from hwnas.predict.reference import fill_unmeasured
 from hwnas.spaces.hurricane.space import HurricaneSpace
 from hwnas.store import LatencyStore
 from hwnas.timing import Measurement
@@ -50,9 +50,11 @@ def _stores(tmp_path, target_share: float, seed: int = 0):
 def test_unmeasured_cells_become_reference_times_the_learned_ratio(tmp_path):
     space, model, cheap = _stores(tmp_path, target_share=0.3)
     measured_before = model.table[model.measured].copy()
-    report = fill_from_reference(model, cheap)
-    assert report["cells_filled"] == int((~model.measured & cheap.measured).sum()) > 0
-    assert report["trained_on_workloads"] >= 4 and report["ratio_model"] in {"model", "median"}
+    report = fill_unmeasured(model, [cheap])
+    cells = sum(len(c) for c in model.choices)
+    assert report["cells_filled"] == cells - int(model.measured.sum()) > 0
+    assert report["trained_on_workloads"] >= 4 and report["choice"] in report["cv_error"]
+    assert report["reference_names"] == ["fab"]
     # measured cells are untouched; filled ones follow the 0.4 ratio of the rows
     assert np.array_equal(model.table[model.measured], measured_before)
     filled = ~model.measured & cheap.measured
@@ -65,4 +67,4 @@ def test_unmeasured_cells_become_reference_times_the_learned_ratio(tmp_path):
 def test_too_few_shared_cells_is_a_one_line_error(tmp_path):
     _, model, cheap = _stores(tmp_path, target_share=0.0)
     with pytest.raises(HwnasError, match="raise --measure"):
-        fill_from_reference(model, cheap)
+        fill_unmeasured(model, [cheap])

@@ -10,12 +10,14 @@ Everything measured lands in the store, so a second call measures nothing new.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from hwnas.errors import HwnasError
 from hwnas.predict.model import StoreLatencyModel, archs_from_indices, sample_indices
+from hwnas.predict.reference import MIN_PAIRS, fill_unmeasured
 from hwnas.space import LayeredSpace, SearchSpace
 
 
@@ -30,6 +32,7 @@ def layer_latency_model(
     timeout_s: float = 600.0,
     show_progress: bool = True,
     seed: int = 0,
+    references: Sequence[tuple[str, dict[str, Any]]] = (),
 ) -> StoreLatencyModel:
     """A :class:`StoreLatencyModel` of ``space`` on live ``target``, measured into ``store``.
 
@@ -38,6 +41,12 @@ def layer_latency_model(
         measures no layer workload (what the store holds, predicted elsewhere).
     :param calibrate: whole architectures measured end to end for the overhead
         (0 keeps the plain sum of parts).
+    :param references: (target, options) of cheap targets measured on every
+        cell; with ``measure`` set, the cells the target did not measure are
+        predicted from its measurements and the references' tables
+        (:func:`~hwnas.predict.reference.fill_unmeasured`; its report is the
+        model's ``fill_report``). Without references the target's own models
+        fill them once at least 4 workloads are measured.
     """
     from hwnas.predict.grid import active_profile_grid
     from hwnas.profile import probe_target, profile_workloads
@@ -81,8 +90,30 @@ def layer_latency_model(
             show_progress=show_progress,
         )
     model = StoreLatencyModel(full, store, info.fingerprint_key, name=target)
+    if measure is not None:  # fill the table first: the overhead is fitted on its sums
+        cheap = [
+            layer_latency_model(
+                name,
+                opts,
+                space,
+                store,
+                protocol=protocol,
+                calibrate=0,
+                timeout_s=timeout_s,
+                show_progress=show_progress,
+            )
+            for name, opts in references
+        ]
+        if cheap or _measured_workloads(model) >= MIN_PAIRS:
+            model.fill_report = fill_unmeasured(model, cheap, seed=seed)
     calibrate_on_target(model, target, options, calibrate, protocol, show_progress, seed)
     return model
+
+
+def _measured_workloads(model: StoreLatencyModel) -> int:
+    return len(
+        {w.key for (i, c), w in model.cells.items() if model.measured[i, model.choices[i].index(c)]}
+    )
 
 
 def calibrate_on_target(

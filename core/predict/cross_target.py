@@ -16,9 +16,14 @@ the new target. In log space it considers
   op family one-hot and log sizes (the ridge trend of
   :class:`~hwnas.predict.kernel.KernelPredictor`);
 - ``additive``: the op as the sum of its primitive kernels
-  (:mod:`hwnas.predict.primitives`), non-negative least squares on relative
-  error; ``additive+refs`` adds each reference's latency as one more
-  non-negative term;
+  (:mod:`hwnas.predict.primitives`), one linear cost per primitive kind,
+  non-negative least squares on relative error; ``additive+refs`` adds each
+  reference's latency as one more non-negative term;
+- ``instances``: the op as the sum of its exact primitive instances, whose
+  times are fitted on the measured ops that share them and shrunk toward the
+  kind's linear cost (ops share instances, so a few measured ops pin down
+  many others); ``instances+size`` refits that prior on the instances' kind
+  and sizes once more;
 - ``<base>+xgb``: one of these plus an XGBoost residual on the workload
   features and the references' log latencies;
 - ``per-target``: :class:`~hwnas.predict.kernel.KernelPredictor` on the
@@ -40,10 +45,12 @@ import numpy as np
 
 from hwnas.predict.features import feature_matrix, trend_columns, vocabulary
 from hwnas.predict.kernel import KernelPredictor, LogTrend, PredictorParams, xgboost_module
-from hwnas.predict.primitives import primitive_matrix
+from hwnas.predict.primitives import primitive_matrix, primitives
 
 #: Fewest measured workloads before anything but ``ratio`` and ``per-target`` is tried.
 MIN_FOR_LINEAR = 8
+#: Weight pulling each primitive instance's time toward its kind's linear cost.
+INSTANCE_SHRINK = 0.03
 #: The candidate that averages (in log space) the ``BLEND_SIZE`` best by cross-validation.
 BLEND, BLEND_SIZE = "blend", 3
 
@@ -137,6 +144,8 @@ class CrossTargetPredictor:
             return out
         out["additive"] = self._boosted(_additive(refs=False), boost=False)
         out["additive+xgb"] = self._boosted(_additive(refs=False), boost=True)
+        out["instances"] = _instances(INSTANCE_SHRINK, passes=1)
+        out["instances+size"] = _instances(INSTANCE_SHRINK, passes=2)
         if self.used_references:
             out["additive+refs"] = self._boosted(_additive(refs=True), boost=False)
             out["additive+refs+xgb"] = self._boosted(_additive(refs=True), boost=True)
@@ -211,25 +220,94 @@ class CrossTargetPredictor:
         return make
 
 
-def _additive(refs: bool) -> Callable[..., Predict]:
-    """Sum of primitive kernels (+ each reference as a term), NNLS on relative error."""
+def _nnls_relative(a: np.ndarray, ms: np.ndarray) -> np.ndarray:
+    """Non-negative coefficients c minimising the relative error of ``a @ c`` against ``ms``."""
     from scipy.optimize import nnls
+
+    scale = a.max(axis=0)
+    scale[scale <= 0] = 1.0
+    coef, _ = nnls((a / scale) / ms[:, None], np.ones(len(ms)))
+    return coef / scale
+
+
+def _additive(refs: bool) -> Callable[..., Predict]:
+    """Sum of primitive kinds' linear costs (+ each reference as a term), NNLS on relative error."""
 
     def design(r, f):
         parts = [np.ones((len(f), 1)), primitive_matrix(f)]
         return np.column_stack([*parts, np.exp(r)] if refs else parts)
 
     def make(r, y, features) -> Predict:
-        a = design(r, features)
         ms = np.exp(y)
-        scale = a.max(axis=0)
-        scale[scale <= 0] = 1.0
-        coef, _ = nnls((a / scale) / ms[:, None], np.ones(len(ms)))
-        coef = coef / scale
+        coef = _nnls_relative(design(r, features), ms)
         floor = 0.5 * float(ms.min())
         return lambda r2, _y, f: np.log(np.maximum(design(r2, f) @ coef, floor))
 
     return make
+
+
+def _instances(shrink: float, passes: int) -> Callable[..., Predict]:
+    """Sum of primitive instances' times, each shrunk toward a prior from its kind and size.
+
+    Non-negative least squares on relative error over the measured ops plus
+    one row per instance pulling its time toward the prior (weight
+    ``shrink``). The first prior is the kind's linear cost; each further pass
+    refits the prior as a log-linear model of the instance's kind and sizes on
+    the fitted times, so an instance no measured op contains borrows from
+    instances of its kind and similar size.
+    """
+    from scipy.optimize import nnls
+
+    def make(_r, y, features) -> Predict:
+        ms = np.exp(y)
+        rows = [primitives(f) for f in features]
+        coef = _nnls_relative(np.array([sum(p.design() for p in row) for row in rows]), ms)
+        floor = 0.01 * float(ms.min())
+        shapes = {p.key: p for row in rows for p in row}
+        index = {key: j for j, key in enumerate(shapes)}
+        counts = np.zeros((len(rows), len(shapes)))
+        for i, row in enumerate(rows):
+            for p in row:
+                counts[i, index[p.key]] += 1
+
+        def linear_prior(ps):
+            return np.array([max(float(p.design() @ coef), floor) for p in ps])
+
+        prior_of = linear_prior
+        for _ in range(passes):
+            prior = prior_of(list(shapes.values()))
+            times, _ = nnls(
+                np.vstack([counts / ms[:, None], shrink * np.diag(1 / prior)]),
+                np.r_[np.ones(len(ms)), np.full(len(prior), shrink)],
+            )
+            prior_of = _size_prior(list(shapes.values()), np.maximum(times, floor), floor)
+        learned = dict(zip(shapes, times, strict=True))
+
+        def predict(_r2, _y, f) -> np.ndarray:
+            parts = [primitives(x) for x in f]
+            unseen = list({p.key: p for row in parts for p in row if p.key not in learned}.values())
+            guess = dict(zip((p.key for p in unseen), prior_of(unseen), strict=True))
+            total = [sum(learned.get(p.key, guess.get(p.key, floor)) for p in row) for row in parts]
+            return np.log(np.maximum(total, floor))
+
+        return predict
+
+    return make
+
+
+def _size_prior(shapes, times: np.ndarray, floor: float):
+    """A log-linear model of an instance's time on its kind and log sizes, fitted on ``times``."""
+    from hwnas.predict.primitives import KINDS
+
+    def design(ps):
+        x = np.zeros((len(ps), len(KINDS) + 2))
+        for i, p in enumerate(ps):
+            x[i, KINDS.index(p.kind)] = 1.0
+            x[i, -2:] = (np.log1p(p.mflops), np.log1p(p.memory))
+        return x
+
+    trend = LogTrend.fit(design(shapes), np.log(times), 0.1)
+    return lambda ps: np.maximum(np.exp(trend.predict(design(ps))), floor) if ps else np.zeros(0)
 
 
 def _ratio(j: int) -> Callable[..., Predict]:

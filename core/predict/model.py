@@ -180,6 +180,8 @@ class StoreLatencyModel(LatencyModel):
         #: How a measured cell's source reads: "measured-<mode>" for targets with modes.
         self.measured_source = f"measured-{mode}" if mode else "measured"
         self.name = name or f"{self.target_name}/{space.name}"
+        #: What :func:`~hwnas.predict.reference.fill_unmeasured` did to the table, if it ran.
+        self.fill_report: dict[str, Any] | None = None
         self._exclude = set(exclude or ())
         positions = space.positions
         self.choices = [p.choices for p in positions]

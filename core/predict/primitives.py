@@ -1,66 +1,78 @@
-"""An op as the sum of its primitive kernels: the linear design of the additive latency model.
+"""An op as the sum of its primitive kernels: the designs of the additive latency models.
 
 A runtime executes an op of the HURRICANE space as a short sequence of
-primitive kernels (pointwise convs, depthwise convs of one kernel size,
-squeeze-and-excitation blocks) plus a combine step (residual add, channel
-split or concat). Following nn-Meter's kernel-level view, the op's latency is
-modelled as the sum of its primitives' latencies, each linear in its count,
-FLOPs and memory traffic; :func:`primitive_matrix` gives one row per workload
-with, for every primitive type, ``[count, MFLOPs, memory in 1e4 elements]``
-summed over the op's steps, then the combine mode and the elements it touches.
-Workloads without a known plan (stem, head, other spaces) count as one
-``dense`` primitive carrying all their FLOPs.
+primitive kernels (pointwise convs, depthwise convs of one kernel size and
+stride, squeeze-and-excitation blocks) and a combine step (plain, residual
+add, channel split or concat). Following nn-Meter's kernel-level view, the
+op's latency is the sum of its primitives' latencies. Two designs follow:
+
+- :func:`primitive_matrix`: per primitive *kind*, ``[count, MFLOPs, memory in
+  1e4 elements]`` summed over the op's primitives (one linear cost model per
+  kind: the type-level additive model);
+- :func:`primitives`: the exact primitive *instances* (kind and shape). Ops
+  share instances (``MB_k7_e6`` and ``MB_k7_e6_SE`` run the same expansion,
+  depthwise and projection convs), so measuring some ops pins down the
+  instances of others (the instance-level additive model).
+
+Workloads without a known plan (stem, head, other spaces) are one ``dense``
+primitive carrying all their FLOPs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from hwnas.predict.features import derived
 
-#: Primitive types, in column order.
-PRIMITIVES: tuple[str, ...] = (
+#: Primitive kinds, in column order.
+KINDS: tuple[str, ...] = (
     "pw",
-    "dw3",
-    "dw5",
-    "dw7",
-    "dw3s2",
-    "dw5s2",
-    "dw7s2",
+    *(f"dw{k}s{s}" for k in (3, 5, 7) for s in (1, 2)),
     "dw",
     "se",
+    *(f"combine-{m}" for m in ("plain", "residual", "split", "concat")),
     "dense",
 )
-#: Combine modes of an op's branches, in column order.
-MODES: tuple[str, ...] = ("plain", "residual", "split", "concat")
+_COLUMN = {kind: i for i, kind in enumerate(KINDS)}
+
+
+@dataclass(frozen=True)
+class Primitive:
+    """One primitive kernel of an op: its kind, exact shape (``key``), MFLOPs and memory."""
+
+    kind: str
+    key: tuple
+    mflops: float
+    memory: float  # tensor elements read and written, in units of 1e4
+
+    def design(self) -> np.ndarray:
+        """This primitive's row of the type-level design (see :func:`primitive_names`)."""
+        row = np.zeros(3 * len(KINDS))
+        j = 3 * _COLUMN[self.kind]
+        row[j : j + 3] = (1.0, self.mflops, self.memory)
+        return row
 
 
 def primitive_names() -> list[str]:
     """Column names of :func:`primitive_matrix`."""
-    per = [f"{p}_{what}" for p in PRIMITIVES for what in ("count", "mflops", "memory")]
-    return [*per, *(f"mode_{m}" for m in MODES), "combine_elements"]
-
-
-def primitive_row(features: Mapping[str, Any]) -> np.ndarray:
-    """One workload's additive design row (see :func:`primitive_names`)."""
-    sums = {p: np.zeros(3) for p in PRIMITIVES}
-    mode, combine = _plan_sums(features, sums)
-    row = [value for p in PRIMITIVES for value in sums[p]]
-    return np.array([*row, *(float(mode == m) for m in MODES), combine], dtype=np.float64)
+    return [f"{kind}_{what}" for kind in KINDS for what in ("count", "mflops", "memory")]
 
 
 def primitive_matrix(rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
-    """``(len(rows), len(primitive_names()))`` additive design matrix."""
-    return np.array([primitive_row(r) for r in rows], dtype=np.float64).reshape(
-        len(rows), len(primitive_names())
-    )
+    """``(len(rows), 3 * len(KINDS))`` type-level design: each op's primitives summed."""
+    out = np.zeros((len(rows), 3 * len(KINDS)))
+    for i, row in enumerate(rows):
+        for p in primitives(row):
+            out[i] += p.design()
+    return out
 
 
-def _plan_sums(features: Mapping[str, Any], sums: dict[str, np.ndarray]) -> tuple[str, float]:
-    """Add each step of the op's plan to ``sums``; return (combine mode, combined elements)."""
+def primitives(features: Mapping[str, Any]) -> list[Primitive]:
+    """The primitive kernels of one workload, in execution order."""
     try:
         from hwnas.spaces.hurricane.ops import OP_NAMES, SEStep, op_plan
 
@@ -72,23 +84,39 @@ def _plan_sums(features: Mapping[str, Any], sums: dict[str, np.ndarray]) -> tupl
         plan = op_plan(str(features["op"]), cin, cout, stride)
     except (ImportError, KeyError, TypeError, ValueError):
         d = derived(features)
-        sums["dense"] += [1.0, d["flops"] / 1e6, d["memory"] / 1e4]
-        return "plain", 0.0
-    batch = float(features.get("batch", 1) or 1)
+        key = tuple(sorted((k, str(v)) for k, v in features.items()))
+        return [Primitive("dense", ("dense", key), d["flops"] / 1e6, d["memory"] / 1e4)]
+    batch = int(features.get("batch", 1) or 1)
+    out = []
     for branch in (plan.main, plan.proj):
         h, w = height, width
         for step in branch:
             if isinstance(step, SEStep):
                 r = max(1, step.channels // 4)
-                flops = 4.0 * step.channels * r * batch
-                sums["se"] += [1.0, flops / 1e6, 2.0 * batch * step.channels * h * w / 1e4]
+                out.append(
+                    Primitive(
+                        "se",
+                        ("se", step.channels, h, w, batch),
+                        4.0 * step.channels * r * batch / 1e6,
+                        2.0 * batch * step.channels * h * w / 1e4,
+                    )
+                )
                 continue
             ho = (h + 2 * (step.k // 2) - step.k) // step.stride + 1
             wo = (w + 2 * (step.k // 2) - step.k) // step.stride + 1
             flops = 2.0 * step.cout * (step.cin // step.groups) * step.k**2 * ho * wo * batch
-            memory = batch * (step.cin * h * w + step.cout * ho * wo)
-            kind = "pw" if step.groups == 1 else f"dw{step.k}" + ("s2" if step.stride > 1 else "")
-            sums[kind if kind in sums else "dw"] += [1.0, flops / 1e6, memory / 1e4]
+            kind = "pw" if step.groups == 1 else f"dw{step.k}s{step.stride}"
+            out.append(
+                Primitive(
+                    kind if kind in _COLUMN else "dw",
+                    ("conv", step.cin, step.cout, step.k, step.stride, step.groups, h, w, batch),
+                    flops / 1e6,
+                    batch * (step.cin * h * w + step.cout * ho * wo) / 1e4,
+                )
+            )
             h, w = ho, wo
-    out_elements = batch * cout * -(-height // stride) * -(-width // stride)
-    return plan.mode, (0.0 if plan.mode == "plain" else out_elements / 1e4)
+    elements = batch * cout * -(-height // stride) * -(-width // stride) / 1e4
+    combine = f"combine-{plan.mode}"
+    key = (combine, cin, cout, height, width, stride, batch)
+    out.append(Primitive(combine if combine in _COLUMN else "combine-plain", key, 0.0, elements))
+    return out

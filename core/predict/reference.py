@@ -1,66 +1,85 @@
-"""Fill an expensive target's unmeasured cells from a cheap reference target's measurements.
+"""Fill a target's unmeasured cells from its own few measurements and other targets' tables.
 
 Measuring every (layer, op) cell on an expensive configuration (TVM with
-MetaSchedule tuning: tens of seconds per cell) takes hours; a cheap reference
-(the same compiler with rule-based schedules: about a second per cell)
-measures the whole grid in minutes. :func:`fill_from_reference` trains a
-ratio model (:class:`~hwnas.predict.tuned.TunedLatencyPredictor`: target ms /
-reference ms as a function of the workload's features) on the cells measured
-on both, and replaces every cell the target did not measure, but the
-reference did, by ``reference ms x predicted ratio``. Those cells stay
-``predicted``; measured cells are never changed.
+MetaSchedule tuning: tens of seconds per cell, or a remote board) takes hours;
+cheap references (the same compiler with rule-based schedules, onnxruntime on
+the host, anything already in the store) measure the whole grid in minutes.
+:func:`fill_unmeasured` trains a
+:class:`~hwnas.predict.cross_target.CrossTargetPredictor` on the workloads the
+target measured, with the references' tables as inputs, and replaces every
+cell the target did not measure by its prediction. With no reference it
+still chooses, by cross-validation, between the target's own models (the
+primitive-kernel additive model, XGBoost on features, or their blend).
+Those cells stay ``predicted``; measured cells are never changed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from hwnas.errors import HwnasError
+from hwnas.predict.cross_target import CrossTargetPredictor
 from hwnas.predict.model import StoreLatencyModel
-from hwnas.predict.tuned import TunedLatencyPredictor
 
-#: Fewest cells measured on both targets the ratio model is trained on.
+#: Fewest workloads measured on the target the cross-target model is trained on.
 MIN_PAIRS = 4
 
 
-def fill_from_reference(model: StoreLatencyModel, reference: StoreLatencyModel) -> dict[str, Any]:
-    """Replace ``model``'s predicted cells by reference ms x a learned ratio (in place).
+def fill_unmeasured(
+    model: StoreLatencyModel, references: Sequence[StoreLatencyModel] = (), seed: int = 0
+) -> dict[str, Any]:
+    """Replace ``model``'s predicted cells by the cross-target prediction (in place).
 
-    Both models cover the same space. Returns what was done: the reference's
-    fingerprint key, the workloads trained on, the cells filled and
-    which ratio model cross-validation chose.
+    All models cover the same space. Returns what was done: the references,
+    the workloads trained on, the cells filled and which model
+    cross-validation chose (with every candidate's error).
     """
-    both = model.measured & reference.measured
-    todo = ~model.measured & reference.measured
     cells = {(i, model.choices[i].index(c)): w for (i, c), w in model.cells.items()}
-    distinct = {cells[cell].key: cell for cell in sorted(cells) if both[cell]}
-    pairs = list(distinct.values())  # one per workload: a shape repeated over layers counts once
-    if len(pairs) < MIN_PAIRS:
+    measured = {cells[c].key: c for c in sorted(cells) if model.measured[c]}
+    if len(measured) < MIN_PAIRS:
+        names = ", ".join(r.target_name for r in references) or "none"
         raise HwnasError(
-            f"only {len(pairs)} workloads are measured on both the target and the reference "
-            f"{reference.target_name}; the ratio model needs at least {MIN_PAIRS}",
+            f"only {len(measured)} workloads are measured on the target (references: {names}); "
+            f"predicting the rest needs at least {MIN_PAIRS}",
             f"raise --measure to at least {MIN_PAIRS}",
         )
-    ratio = TunedLatencyPredictor().fit(
-        [cells[c].features for c in pairs],
-        [reference.table[c] for c in pairs],
-        [model.table[c] for c in pairs],
+    tables = {_label(r, references): _measured_by_key(r) for r in references}
+    keys = list(measured)
+    predictor = CrossTargetPredictor(tables, seed=seed).fit(
+        keys, [cells[measured[k]].features for k in keys], [model.table[measured[k]] for k in keys]
     )
-    filled = sorted(cell for cell in cells if todo[cell])
-    if filled:
-        predicted = ratio.predict(
-            [cells[c].features for c in filled], [reference.table[c] for c in filled]
+    todo = sorted(cell for cell in cells if not model.measured[cell])
+    if todo:
+        predicted = predictor.predict(
+            [cells[c].key for c in todo], [cells[c].features for c in todo]
         )
-        rows, cols = np.array(filled).T
+        rows, cols = np.array(todo).T
         model.table[rows, cols] = predicted
     return {
-        "reference": reference.fingerprint_key,
-        "reference_name": reference.target_name,
-        "trained_on_workloads": len(pairs),
-        "cells_filled": len(filled),
-        "ratio_model": ratio.choice,
-        "cv_error": ratio.cv_error,
-        "rule": "unmeasured cell = reference measured ms x predicted target/reference ratio",
+        "references": [r.fingerprint_key for r in references],
+        "reference_names": [_label(r, references) for r in references],
+        "trained_on_workloads": len(keys),
+        "cells_filled": len(todo),
+        **predictor.summary(),
+        "rule": "unmeasured cell = cross-target prediction from the target's measured workloads "
+        "and the references' tables (hwnas.predict.cross_target)",
     }
+
+
+def _measured_by_key(model: StoreLatencyModel) -> dict[str, float]:
+    out = {}
+    for (i, c), w in model.cells.items():
+        j = model.choices[i].index(c)
+        if model.measured[i, j]:
+            out[w.key] = float(model.table[i, j])
+    return out
+
+
+def _label(reference: StoreLatencyModel, references: Sequence[StoreLatencyModel]) -> str:
+    """The reference's target name, with its fingerprint key when two share a name."""
+    same = [r for r in references if r.target_name == reference.target_name]
+    name = reference.target_name
+    return name if len(same) == 1 else f"{name}@{reference.fingerprint_key}"

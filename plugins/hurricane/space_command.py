@@ -44,10 +44,11 @@ def generate(
         int, typer.Option(help="Whole architectures measured to calibrate the overhead.")
     ] = 5,
     reference: Annotated[
-        str | None,
+        list[str] | None,
         typer.Option(
-            help="Cheap target measured on every cell, NAME[:k=v,...] (e.g. tvm-cpu:mode=rules); "
-            "cells TARGET did not measure (--measure N) become its latency x a learned ratio."
+            help="Cheap target measured on every cell, NAME[:k=v,...] (e.g. tvm-cpu:mode=rules; "
+            "repeat for several); cells TARGET did not measure (--measure N) are predicted "
+            "from its measurements and the references' tables."
         ),
     ] = None,
     store: StoreOption = None,
@@ -64,16 +65,17 @@ def generate(
     cfg = load_config(config)
     options = target_options(cfg, target, parse_options(target_option))
     probe_target(target, options)  # unknown, unavailable or recorded: before the store exists
-    cheap = None
-    if reference is not None:
+    cheap = []
+    if reference:
         if measure is None:
             raise HwnasError(
                 "--reference fills the cells --measure N leaves unmeasured, but no N was given",
                 "add --measure N (e.g. --measure 24) or drop --reference",
             )
-        _, cheap_name, cheap_options = parse_target_spec(reference)
-        probe_target(cheap_name, cheap_options)
-        cheap = (cheap_name, cheap_options)
+        for spec in reference:
+            _, cheap_name, cheap_options = parse_target_spec(spec)
+            probe_target(cheap_name, cheap_options)
+            cheap.append((cheap_name, cheap_options))
     latency_store = LatencyStore(profile_setting(cfg, "store", store, None) or default_store())
     path = out or Path("runs") / f"space-{target}-{space.profile.name}.json"
     identity = {
@@ -101,7 +103,7 @@ def generate(
             None if measure is None else max(0, measure - spent),
             calibrate,
             progress and not as_json,
-            reference=cheap,
+            references=cheap,
         )
     except interrupt.Interrupted:
         if measure is not None:  # what this command measured counts against --measure next time
@@ -160,12 +162,14 @@ def print_generated(data: dict[str, Any]) -> None:
         f"{notes['latency_cells_measured']}/{notes['latency_cells']}",
         highlight=False,
     )
-    if "reference" in notes:
-        ref = notes["reference"]
+    if "fill" in notes:
+        fill = notes["fill"]
+        refs = ", ".join(fill["reference_names"]) or "none"
         console.print(
-            f"{ref['cells_filled']} cells not measured on the target = {ref['reference_name']} "
-            f"measured ms x a learned ratio ({ref['ratio_model']}; trained on "
-            f"{ref['trained_on_workloads']} workloads measured on both)",
+            f"{fill['cells_filled']} cells not measured on the target were predicted "
+            f"(model {fill['choice']}, cross-validated log error "
+            f"{fill['cv_error'][fill['choice']]:.3f}; trained on "
+            f"{fill['trained_on_workloads']} measured workloads; references: {refs})",
             highlight=False,
         )
 

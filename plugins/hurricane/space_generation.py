@@ -16,6 +16,7 @@ by the XGBoost kernel predictor elsewhere, and every score says which.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from hwnas.errors import HwnasError
@@ -134,21 +135,15 @@ def build_generated_space(
     measure: int | None,
     calibrate: int,
     show_progress: bool,
-    reference: tuple[str, dict[str, Any]] | None = None,
+    references: Sequence[tuple[str, dict[str, Any]]] = (),
 ):
     """Measure (or reuse) the target's layer table, then score and keep ops per layer.
 
-    ``reference`` (target name, options) is a cheap target measured on every
-    cell; cells the target itself did not measure become its latency times a
-    learned target/reference ratio (:mod:`hwnas.predict.reference`).
+    ``references`` (target name, options) are cheap targets measured on every
+    cell; cells the target itself did not measure (``measure`` N) are predicted
+    from its measurements and their tables (:mod:`hwnas.predict.reference`).
     """
-    from hwnas.predict.build import (
-        calibrate_on_target,
-        fastest_latency_ms,
-        layer_latency_model,
-        layer_table,
-    )
-    from hwnas.predict.reference import fill_from_reference
+    from hwnas.predict.build import fastest_latency_ms, layer_latency_model, layer_table
 
     if space.restricted:
         raise HwnasError(
@@ -160,16 +155,10 @@ def build_generated_space(
         space,
         store,
         measure=measure,
-        calibrate=0 if reference is not None else calibrate,
+        calibrate=calibrate,
         show_progress=show_progress,
+        references=references,
     )
-    filled = None
-    if reference is not None:  # fill the table first: the overhead is fitted on its sums
-        cheap = layer_latency_model(
-            *reference, space, store, calibrate=0, show_progress=show_progress
-        )
-        filled = fill_from_reference(model, cheap)
-        calibrate_on_target(model, target, options, calibrate, show_progress=show_progress)
     generated = generate_space(
         space,
         layer_table(model, space),
@@ -188,6 +177,6 @@ def build_generated_space(
             "full_size": space.size,
         }
     )
-    if filled is not None:
-        generated.notes["reference"] = filled
+    if model.fill_report is not None:
+        generated.notes["fill"] = model.fill_report
     return generated, model
