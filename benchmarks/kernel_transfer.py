@@ -39,7 +39,7 @@ from hwnas.cli.common import parse_target_spec
 from hwnas.cpus import load_average
 from hwnas.errors import HwnasError
 from hwnas.predict import CrossTargetPredictor, KernelPredictor, PredictorParams, active_sample
-from hwnas.predict.active import multiplicities
+from hwnas.predict.active import coverage_sample, multiplicities
 from hwnas.predict.metrics import accuracy_report
 from hwnas.profile import probe_target, profile_workloads
 from hwnas.spaces.hurricane.ops import OP_NAMES
@@ -56,7 +56,7 @@ DEFAULT_TARGETS = (
     "tvm-cpu:mode=rules,threads=1",
 )
 FRACTIONS = (0.1, 0.2, 0.3)
-ARMS = ("active", "random")
+ARMS = ("active", "random", "coverage")
 
 
 def space_workloads():
@@ -109,6 +109,8 @@ def chosen_keys(arm, seed, layer_keys, by_key, fixed_known, truth, n_train, weig
             params=PredictorParams(seed=seed),
         )
         return set(result.measured)
+    if arm == "coverage":
+        return set(coverage_sample([by_key[k] for k in layer_keys], n_train, seed))
     rng = np.random.default_rng(seed)
     return set(rng.choice(sorted(layer_keys), n_train, replace=False).tolist())
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from hwnas.predict import CrossTargetPredictor
+from hwnas.predict.active import coverage_sample
 from hwnas.predict.metrics import within
 from hwnas.predict.primitives import primitive_matrix, primitive_names, primitives
 from hwnas.spaces.hurricane.ops import OP_NAMES
@@ -138,3 +139,18 @@ def test_shared_primitive_instances_carry_over_to_unmeasured_ops(workloads):
     assert model.choice.startswith("instances") or model.choice == "blend"
     assert within(predicted, actual, 0.10) > 0.6
     assert model.cv_error[model.choice] < model.cv_error["per-target"]
+
+
+def test_coverage_sample_reaches_every_primitive_instance_quickly(workloads):
+    everything = {p.key for w in workloads for p in primitives(w.features)}
+    chosen = coverage_sample(workloads, 100, seed=1)
+    assert len(chosen) == len(set(chosen)) == 100
+    by_key = {w.key: w for w in workloads}
+    reached = [
+        len({p.key for k in chosen[:n] for p in primitives(by_key[k].features)})
+        for n in (10, 60, 100)
+    ]
+    assert reached[0] < reached[1] <= reached[2] == len(everything)
+    rng = np.random.default_rng(1)
+    random = rng.choice([w.key for w in workloads], 60, replace=False)
+    assert reached[1] > len({p.key for k in random for p in primitives(by_key[k].features)})

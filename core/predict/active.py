@@ -361,3 +361,34 @@ def active_profile(
         on_round=announce,
     )
     return result, info
+
+
+def coverage_sample(workloads: Sequence[Workload], n: int, seed: int = 0) -> list[str]:
+    """``n`` workload keys that together contain the most primitive instances (greedy).
+
+    Ops share primitive kernels (:mod:`hwnas.predict.primitives`); the
+    instance-level additive model learns an instance's time from any measured
+    op containing it. Each step takes the workload whose not yet covered
+    instances are shared by the most workloads (an instance many ops contain
+    pins down many predictions); once every instance is covered the cover
+    starts again, so instances get a second measurement. Ties go to a
+    ``seed``-shuffled order.
+    """
+    from collections import Counter
+
+    from hwnas.predict.primitives import primitives
+
+    parts = {w.key: {p.key for p in primitives(w.features)} for w in workloads}
+    share = Counter(k for keys in parts.values() for k in keys)
+    order = {key: i for i, key in enumerate(np.random.default_rng(seed).permutation(list(parts)))}
+    remaining, chosen, covered = set(parts), [], set()
+    while remaining and len(chosen) < n:
+        gain = {key: sum(share[k] for k in parts[key] - covered) for key in remaining}
+        best = max(remaining, key=lambda key: (gain[key], -order[key]))
+        if gain[best] == 0:
+            covered = set()
+            continue
+        chosen.append(best)
+        remaining.discard(best)
+        covered |= parts[best]
+    return chosen
