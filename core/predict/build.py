@@ -3,8 +3,9 @@
 :func:`layer_latency_model` is what a strategy calls when it needs the latency
 of every (layer, op) of a layered space on a live target (HURRICANE's space
 generation and its constrained search): it measures the layer table (all of it,
-or ``measure`` workloads chosen actively, the rest XGBoost-predicted), then
-measures ``calibrate`` whole architectures end to end to fit the overhead.
+or ``measure`` workloads that together contain the most primitive kernel
+instances, the rest predicted by :func:`~hwnas.predict.reference.fill_unmeasured`),
+then measures ``calibrate`` whole architectures end to end to fit the overhead.
 Everything measured lands in the store, so a second call measures nothing new.
 """
 
@@ -37,7 +38,10 @@ def layer_latency_model(
     """A :class:`StoreLatencyModel` of ``space`` on live ``target``, measured into ``store``.
 
     :param measure: None measures every distinct layer workload; N measures at
-        most N new ones chosen by active sampling and predicts the others; 0
+        most N new ones, the fixed layers first, then
+        (:func:`~hwnas.predict.active.coverage_sample`: in
+        benchmarks/kernel_transfer.py it beats uncertainty sampling and random
+        draws for the cross-target model) and predicts the others; 0
         measures no layer workload (what the store holds, predicted elsewhere).
     :param calibrate: whole architectures measured end to end for the overhead
         (0 keeps the plain sum of parts).
@@ -48,7 +52,7 @@ def layer_latency_model(
         model's ``fill_report``). Without references the target's own models
         fill them once at least 4 workloads are measured.
     """
-    from hwnas.predict.grid import active_profile_grid
+    from hwnas.predict.active import coverage_sample
     from hwnas.profile import probe_target, profile_workloads
 
     if not isinstance(space, LayeredSpace):
@@ -63,28 +67,20 @@ def layer_latency_model(
         for op in position.choices
     }
     info = probe_target(target, options)
-    if measure == 0:
-        pass  # the store's measurements as they are (a resumed run)
-    elif measure is None:
-        fixed = list(full.fixed_workloads().values())
-        unique = {w.key: w for w in [*grid.values(), *fixed]}
+    fixed = list(full.fixed_workloads().values())
+    unique = {w.key: w for w in grid.values()}
+    if measure != 0:  # 0: the store's measurements as they are (a resumed run)
+        todo = list(unique.values())
+        if measure is not None:  # N new measurements: the fixed layers, then the best cover
+            known = store.keys(info.fingerprint_key)
+            fresh = [w for w in todo if w.key not in known]
+            budget = max(0, measure - sum(w.key not in known for w in fixed))
+            todo = [unique[k] for k in coverage_sample(fresh, budget, seed)]
         profile_workloads(
             target,
             options,
-            list(unique.values()),
+            [*todo, *fixed],
             store,
-            protocol,
-            timeout_s=timeout_s,
-            show_progress=show_progress,
-        )
-    else:
-        active_profile_grid(
-            target,
-            options,
-            full,
-            grid,
-            store,
-            measure,
             protocol,
             timeout_s=timeout_s,
             show_progress=show_progress,
