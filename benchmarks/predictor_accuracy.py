@@ -28,6 +28,9 @@ Live targets (``hurricane`` space, small profile, batch 1):
    in run A; baseline FLOPs x one constant fitted on the 8; ceiling A vs B.
 4. Throughput of vectorised queries (index matrix and Architecture objects).
 
+Kernel latency of a new target from the other targets' tables, leave one
+target out over every live target: benchmarks/kernel_transfer.py.
+
 Recorded tables: for every device, N in {10, 20, 50, 100, 900} samples of that
 device alone (``default_rng(seed)``, seeds 0-4), Spearman on all remaining
 architectures, mean over seeds; FLOPs / params Spearman on the same rest.
