@@ -18,7 +18,7 @@ import numpy as np
 
 from hwnas.errors import HwnasError
 from hwnas.predict.model import StoreLatencyModel, archs_from_indices, sample_indices
-from hwnas.predict.reference import MIN_PAIRS, fill_unmeasured
+from hwnas.predict.reference import MIN_PAIRS, fill_unmeasured, measured_by_key
 from hwnas.space import LayeredSpace, SearchSpace
 
 
@@ -100,16 +100,10 @@ def layer_latency_model(
             )
             for name, opts in references
         ]
-        if cheap or _measured_workloads(model) >= MIN_PAIRS:
+        if cheap or len(measured_by_key(model)) >= MIN_PAIRS:
             model.fill_report = fill_unmeasured(model, cheap, seed=seed)
     calibrate_on_target(model, target, options, calibrate, protocol, show_progress, seed)
     return model
-
-
-def _measured_workloads(model: StoreLatencyModel) -> int:
-    return len(
-        {w.key for (i, c), w in model.cells.items() if model.measured[i, model.choices[i].index(c)]}
-    )
 
 
 def calibrate_on_target(

@@ -45,7 +45,7 @@ import numpy as np
 
 from hwnas.predict.features import feature_matrix, trend_columns, vocabulary
 from hwnas.predict.kernel import KernelPredictor, LogTrend, PredictorParams, xgboost_module
-from hwnas.predict.primitives import primitive_matrix, primitives
+from hwnas.predict.primitives import KINDS, primitive_matrix, primitives
 
 #: Fewest measured workloads before anything but ``ratio`` and ``per-target`` is tried.
 MIN_FOR_LINEAR = 8
@@ -73,6 +73,7 @@ class CrossTargetPredictor:
     blend: list[str] = field(default_factory=list)
     used_references: tuple[str, ...] = ()
     _model: Predict | None = field(default=None, repr=False)
+    _trained_on: tuple = field(default=(), repr=False)  # (keys, features, ms) for the fallback
     _fallback: KernelPredictor | None = field(default=None, repr=False)
 
     def fit(
@@ -94,14 +95,12 @@ class CrossTargetPredictor:
         members = self.blend if self.choice == BLEND else [self.choice]
         models = [candidates[name](refs, y, features) for name in members]
         self._model = lambda r, _y, f: np.mean([m(r, None, f) for m in models], axis=0)
-        self._fallback = KernelPredictor(PredictorParams(seed=self.seed)).fit(
-            features, np.exp(y), keys
-        )
+        self._trained_on, self._fallback = (list(keys), list(features), np.exp(y)), None
         return self
 
     def predict(self, keys: Sequence[str], features: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """Predicted ms per workload (per-target model where a used reference lacks the key)."""
-        if self._model is None or self._fallback is None:
+        if self._model is None:
             raise ValueError("the cross-target predictor is not trained; call fit first")
         out = np.empty(len(keys))
         if not len(keys):
@@ -115,8 +114,17 @@ class CrossTargetPredictor:
             out[idx] = np.exp(self._model(refs, None, [features[i] for i in idx]))
         if (~covered).any():
             idx = np.flatnonzero(~covered)
-            out[idx] = self._fallback.predict([features[i] for i in idx]).ms
+            out[idx] = self._per_target_fallback().predict([features[i] for i in idx]).ms
         return out
+
+    def _per_target_fallback(self) -> KernelPredictor:
+        """The features-only ensemble for keys a used reference lacks (trained on first need)."""
+        if self._fallback is None:
+            keys, features, ms = self._trained_on
+            self._fallback = KernelPredictor(PredictorParams(seed=self.seed)).fit(
+                features, ms, keys
+            )
+        return self._fallback
 
     def summary(self) -> dict[str, Any]:
         """What was chosen and why (JSON-friendly)."""
@@ -142,15 +150,15 @@ class CrossTargetPredictor:
             out[f"ratio:{name}"] = _ratio(j)
         if n < MIN_FOR_LINEAR:
             return out
-        out["additive"] = self._boosted(_additive(refs=False), boost=False)
-        out["additive+xgb"] = self._boosted(_additive(refs=False), boost=True)
+        out["additive"] = _additive(refs=False)
+        out["additive+xgb"] = self._boosted(_additive(refs=False))
         out["instances"] = _instances(INSTANCE_SHRINK, passes=1)
         out["instances+size"] = _instances(INSTANCE_SHRINK, passes=2)
         if self.used_references:
-            out["additive+refs"] = self._boosted(_additive(refs=True), boost=False)
-            out["additive+refs+xgb"] = self._boosted(_additive(refs=True), boost=True)
-            out["linear+shape"] = self._boosted(self._linear, boost=False)
-            out["linear+shape+xgb"] = self._boosted(self._linear, boost=True)
+            out["additive+refs"] = _additive(refs=True)
+            out["additive+refs+xgb"] = self._boosted(_additive(refs=True))
+            out["linear+shape"] = self._linear
+            out["linear+shape+xgb"] = self._boosted(self._linear)
         return out
 
     def _cross_validate(self, candidates, refs, y, features) -> tuple[dict[str, float], list]:
@@ -194,10 +202,8 @@ class CrossTargetPredictor:
         trend = LogTrend.fit(design(refs, features), y, self.ridge, huber=0.1)
         return lambda r, _y, f: trend.predict(design(r, f))
 
-    def _boosted(self, base: Callable[..., Predict], boost: bool) -> Callable[..., Predict]:
-        """``base``, optionally plus an XGBoost residual on features and reference logs."""
-        if not boost:
-            return base
+    def _boosted(self, base: Callable[..., Predict]) -> Callable[..., Predict]:
+        """``base`` plus an XGBoost residual on the features and the reference logs."""
 
         def make(refs, y, features) -> Predict:
             xgb = xgboost_module()
@@ -251,10 +257,11 @@ def _instances(shrink: float, passes: int) -> Callable[..., Predict]:
 
     Non-negative least squares on relative error over the measured ops plus
     one row per instance pulling its time toward the prior (weight
-    ``shrink``). The first prior is the kind's linear cost; each further pass
-    refits the prior as a log-linear model of the instance's kind and sizes on
-    the fitted times, so an instance no measured op contains borrows from
-    instances of its kind and similar size.
+    ``shrink``). The first prior is the kind's linear cost; after each pass the
+    prior is refitted as a log-linear model of the instance's kind and sizes on
+    the fitted times, and the next pass (``passes`` > 1) shrinks toward it. An
+    instance no measured op contains takes the last refitted prior: it borrows
+    from instances of its kind and similar size.
     """
     from scipy.optimize import nnls
 
@@ -297,7 +304,6 @@ def _instances(shrink: float, passes: int) -> Callable[..., Predict]:
 
 def _size_prior(shapes, times: np.ndarray, floor: float):
     """A log-linear model of an instance's time on its kind and log sizes, fitted on ``times``."""
-    from hwnas.predict.primitives import KINDS
 
     def design(ps):
         x = np.zeros((len(ps), len(KINDS) + 2))

@@ -38,7 +38,8 @@ def fill_unmeasured(
     cross-validation chose (with every candidate's error).
     """
     cells = {(i, model.choices[i].index(c)): w for (i, c), w in model.cells.items()}
-    measured = {cells[c].key: c for c in sorted(cells) if model.measured[c]}
+    workloads = {w.key: w for w in cells.values()}
+    measured = measured_by_key(model)
     if len(measured) < MIN_PAIRS:
         names = ", ".join(r.target_name for r in references) or "none"
         raise HwnasError(
@@ -46,10 +47,11 @@ def fill_unmeasured(
             f"predicting the rest needs at least {MIN_PAIRS}",
             f"raise --measure to at least {MIN_PAIRS}",
         )
-    tables = {_label(r, references): _measured_by_key(r) for r in references}
+    labels = [_label(r, references) for r in references]
+    tables = {label: measured_by_key(r) for label, r in zip(labels, references, strict=True)}
     keys = list(measured)
     predictor = CrossTargetPredictor(tables, seed=seed).fit(
-        keys, [cells[measured[k]].features for k in keys], [model.table[measured[k]] for k in keys]
+        keys, [workloads[k].features for k in keys], [measured[k] for k in keys]
     )
     todo = sorted(cell for cell in cells if not model.measured[cell])
     if todo:
@@ -60,7 +62,7 @@ def fill_unmeasured(
         model.table[rows, cols] = predicted
     return {
         "references": [r.fingerprint_key for r in references],
-        "reference_names": [_label(r, references) for r in references],
+        "reference_names": labels,
         "trained_on_workloads": len(keys),
         "cells_filled": len(todo),
         **predictor.summary(),
@@ -69,7 +71,8 @@ def fill_unmeasured(
     }
 
 
-def _measured_by_key(model: StoreLatencyModel) -> dict[str, float]:
+def measured_by_key(model: StoreLatencyModel) -> dict[str, float]:
+    """The measured ms of each distinct layer workload of ``model`` (a repeated shape once)."""
     out = {}
     for (i, c), w in model.cells.items():
         j = model.choices[i].index(c)
