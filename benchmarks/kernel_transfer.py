@@ -22,6 +22,10 @@ Protocol (benchmarks/PROTOCOLS.md "Kernel latency across targets"):
    Mean over seeds; then the mean over held-out targets.
 
     nice -n 19 python benchmarks/kernel_transfer.py --store-dir /tmp/kt
+    python benchmarks/kernel_transfer.py --tables benchmarks/results/kernel_transfer.json
+
+The output JSON keeps both runs' tables (``tables``: {target: {a|b: {key: ms}}}),
+so ``--tables`` re-scores them without measuring again.
 """
 
 from __future__ import annotations
@@ -282,25 +286,38 @@ def print_summary(means: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--target", action="append", help="Target spec (repeat); default: all.")
-    parser.add_argument("--store-dir", required=True, help="Keep (and reuse) the run A/B stores.")
+    parser.add_argument("--store-dir", help="Keep (and reuse) the run A/B stores.")
     parser.add_argument("--out", default="benchmarks/results/kernel_transfer.json")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--measure-only", action="store_true")
+    parser.add_argument(
+        "--tables",
+        help="Score the run A/B tables saved in this JSON (a previous run's output) instead "
+        "of measuring; its timings and load averages are copied into the output.",
+    )
     parser.add_argument(
         "--measured-run",
         help="JSON of the --measure-only run that filled --store-dir (its timings and load "
         "averages are copied into the output: this run then only reads the stores).",
     )
     args = parser.parse_args()
+    if not (args.store_dir or args.tables):
+        parser.error("give --store-dir (measure) or --tables (score saved tables)")
     console.print(__doc__, highlight=False)
     started = time.perf_counter()
     before = load_average()
     console.print(f"load average before: {before}")
     targets, missing = available_targets(args.target or DEFAULT_TARGETS)
     unique, fixed, weight = space_workloads()
-    store_dir = Path(args.store_dir)
-    store_dir.mkdir(parents=True, exist_ok=True)
-    measured = measure_all(targets, [*unique, *fixed], store_dir, TimingProtocol())
+    if args.tables:
+        saved = json.loads(Path(args.tables).read_text())
+        measured = {"tables": saved["tables"], "seconds": saved["measure_seconds"]}
+        targets = [t for t in targets if t[0] in measured["tables"]]
+        args.measured_run = args.measured_run or args.tables
+    else:
+        store_dir = Path(args.store_dir)
+        store_dir.mkdir(parents=True, exist_ok=True)
+        measured = measure_all(targets, [*unique, *fixed], store_dir, TimingProtocol())
     after_measuring = load_average()
     console.print(f"load average after measuring: {after_measuring}")
     result: dict = {
@@ -309,10 +326,13 @@ def main() -> None:
         "unavailable": missing,
         "measure_seconds": measured["seconds"],
         "load_average": {"before": before, "after_measuring": after_measuring},
+        "tables": measured["tables"],
     }
     if args.measured_run:
         run = json.loads(Path(args.measured_run).read_text())
-        result["measurement_run"] = {k: run[k] for k in ("measure_seconds", "load_average")}
+        result["measurement_run"] = {
+            k: run[k] for k in ("measure_seconds", "load_average", "measurement_run") if k in run
+        }
     if not args.measure_only:
         by_key = {w.key: w for w in [*unique, *fixed]}
         layer_keys = [w.key for w in unique]
