@@ -23,10 +23,11 @@ A. **NB201, ground truth** (devices raspi4, pixel3, eyeriss by default; seeds
    accuracy under the budget - its test accuracy (``c10_test_acc``), and the
    validation oracle's regret (the architecture with the best validation
    accuracy in the whole space under the budget: the selection floor of any
-   search that picks by validation accuracy). Next to it: regularized (aging) evolution (``plugins/evolution.py``, population 50,
-   tournament 10, with the budget as latency limit) run separately for each
-   budget with round(PNAG's total evaluations / 7) evaluations, so both use
-   the same total; its pick is its most accurate (validation) feasible
+   search that picks by validation accuracy). Next to it: regularized
+   (aging) evolution (``plugins/evolution.py``, population 50, tournament
+   10, with the budget as latency limit) run separately for each budget
+   with round(PNAG's total evaluations / 7) evaluations, so both use the
+   same total; its pick is its most accurate (validation) feasible
    evaluation. Generation time per budget is measured in process (tables
    loaded): wall time without the time spent inside the accuracy source's
    evaluations (``generation_ms``; the table prints median/max), the same
