@@ -24,14 +24,6 @@ the new target. In log space it considers
   kind's linear cost (ops share instances, so a few measured ops pin down
   many others); ``instances+size`` refits that prior on the instances' kind
   and sizes once more;
-- ``decomp:<ref>`` (when the references' workloads' features are given):
-  each reference's table decomposed into primitive-instance times (the
-  instance model fitted on all its measurements), and the new target's op as
-  the sum of those times with one non-negative scale per primitive kind (a
-  runtime that is slow at pointwise convs but fast at depthwise ones is
-  still a per-kind rescaling of another runtime's decomposition);
-  ``decomp:<ref>+instances`` refines each instance's time on the new
-  target's measurements, shrunk toward that rescaled prior;
 - ``<base>+xgb``: one of these plus an XGBoost residual on the workload
   features and the references' log latencies;
 - ``per-target``: :class:`~hwnas.predict.kernel.KernelPredictor` on the
@@ -53,7 +45,7 @@ import numpy as np
 
 from hwnas.predict.features import feature_matrix, trend_columns, vocabulary
 from hwnas.predict.kernel import KernelPredictor, LogTrend, PredictorParams, xgboost_module
-from hwnas.predict.primitives import KINDS, Primitive, primitive_matrix, primitives
+from hwnas.predict.primitives import KINDS, primitive_matrix, primitives
 
 #: Fewest measured workloads before anything but ``ratio`` and ``per-target`` is tried.
 MIN_FOR_LINEAR = 8
@@ -70,8 +62,6 @@ class CrossTargetPredictor:
     """Predicts a target's kernel latency from its own few measurements and reference tables."""
 
     references: Mapping[str, Mapping[str, float]]
-    #: feature dicts of the references' workloads by key (enables the ``decomp`` candidates)
-    workloads: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     seed: int = 0
     folds: int = 5
     ridge: float = 1.0
@@ -85,7 +75,6 @@ class CrossTargetPredictor:
     _model: Predict | None = field(default=None, repr=False)
     _trained_on: tuple = field(default=(), repr=False)  # (keys, features, ms) for the fallback
     _fallback: KernelPredictor | None = field(default=None, repr=False)
-    _decomposed: dict[str, InstanceTimes] = field(default_factory=dict, repr=False)
 
     def fit(
         self, keys: Sequence[str], features: Sequence[Mapping[str, Any]], ms: Sequence[float]
@@ -100,7 +89,6 @@ class CrossTargetPredictor:
             if all(_ok(table.get(k)) for k in keys)
         )
         refs = self._reference_logs(keys)
-        self._decomposed = self._decompose_references()
         candidates = self._candidates(len(y))
         self.cv_error, self.blend = self._cross_validate(candidates, refs, y, list(features))
         self.choice = min(self.cv_error, key=self.cv_error.get)
@@ -166,28 +154,11 @@ class CrossTargetPredictor:
         out["additive+xgb"] = self._boosted(_additive(refs=False))
         out["instances"] = _instances(INSTANCE_SHRINK, passes=1)
         out["instances+size"] = _instances(INSTANCE_SHRINK, passes=2)
-        for name, times in self._decomposed.items():
-            out[f"decomp:{name}"] = _decomposition(times, refine=False)
-            out[f"decomp:{name}+instances"] = _decomposition(times, refine=True)
         if self.used_references:
             out["additive+refs"] = _additive(refs=True)
             out["additive+refs+xgb"] = self._boosted(_additive(refs=True))
             out["linear+shape"] = self._linear
             out["linear+shape+xgb"] = self._boosted(self._linear)
-        return out
-
-    def _decompose_references(self) -> dict[str, InstanceTimes]:
-        """Each used reference's table as primitive-instance times (needs ``workloads``)."""
-        out = {}
-        for name in self.used_references:
-            keys = [k for k in self.references[name] if k in self.workloads]
-            if len(keys) >= MIN_FOR_LINEAR:
-                out[name] = InstanceTimes.fit(
-                    [self.workloads[k] for k in keys],
-                    np.array([self.references[name][k] for k in keys], dtype=np.float64),
-                    INSTANCE_SHRINK,
-                    passes=2,
-                )
         return out
 
     def _cross_validate(self, candidates, refs, y, features) -> tuple[dict[str, float], list]:
@@ -281,37 +252,23 @@ def _additive(refs: bool) -> Callable[..., Predict]:
     return make
 
 
-@dataclass
-class InstanceTimes:
-    """Primitive-instance times fitted on measured ops, and a prior for unseen instances."""
+def _instances(shrink: float, passes: int) -> Callable[..., Predict]:
+    """Sum of primitive instances' times, each shrunk toward a prior from its kind and size.
 
-    learned: dict[tuple, float]
-    prior_of: Callable[[list[Primitive]], np.ndarray]
-    floor: float
+    Non-negative least squares on relative error over the measured ops plus
+    one row per instance pulling its time toward the prior (weight
+    ``shrink``). The first prior is the kind's linear cost; after each pass the
+    prior is refitted as a log-linear model of the instance's kind and sizes on
+    the fitted times, and the next pass (``passes`` > 1) shrinks toward it. An
+    instance no measured op contains takes the last refitted prior: it borrows
+    from instances of its kind and similar size.
+    """
+    from scipy.optimize import nnls
 
-    @classmethod
-    def fit(
-        cls,
-        features: Sequence[Mapping[str, Any]],
-        ms: np.ndarray,
-        shrink: float,
-        passes: int,
-        prior: Callable[[list[Primitive]], np.ndarray] | None = None,
-    ) -> InstanceTimes:
-        """Non-negative instance times whose sums fit ``ms`` (relative error), shrunk to a prior.
-
-        One row per measured op (its instances' times summed against its
-        latency) plus one row per instance pulling its time toward the prior
-        (weight ``shrink``). The first prior is ``prior`` or else the kind's
-        linear cost; after each pass the prior is refitted as a log-linear
-        model of the instance's kind and sizes on the fitted times, and the
-        next pass (``passes`` > 1) shrinks toward it. An instance no measured
-        op contains takes the last prior: it borrows from instances of its
-        kind and similar size.
-        """
-        from scipy.optimize import nnls
-
+    def make(_r, y, features) -> Predict:
+        ms = np.exp(y)
         rows = [primitives(f) for f in features]
+        coef = _nnls_relative(np.array([sum(p.design() for p in row) for row in rows]), ms)
         floor = 0.01 * float(ms.min())
         shapes = {p.key: p for row in rows for p in row}
         index = {key: j for j, key in enumerate(shapes)}
@@ -319,73 +276,28 @@ class InstanceTimes:
         for i, row in enumerate(rows):
             for p in row:
                 counts[i, index[p.key]] += 1
-        if prior is None:
-            coef = _nnls_relative(np.array([sum(p.design() for p in row) for row in rows]), ms)
 
-            def prior(ps):
-                return np.array([max(float(p.design() @ coef), floor) for p in ps])
+        def linear_prior(ps):
+            return np.array([max(float(p.design() @ coef), floor) for p in ps])
 
-        prior_of = prior
+        prior_of = linear_prior
         for _ in range(passes):
-            target = np.maximum(prior_of(list(shapes.values())), floor)
+            prior = prior_of(list(shapes.values()))
             times, _ = nnls(
-                np.vstack([counts / ms[:, None], shrink * np.diag(1 / target)]),
-                np.r_[np.ones(len(ms)), np.full(len(target), shrink)],
+                np.vstack([counts / ms[:, None], shrink * np.diag(1 / prior)]),
+                np.r_[np.ones(len(ms)), np.full(len(prior), shrink)],
             )
             prior_of = _size_prior(list(shapes.values()), np.maximum(times, floor), floor)
-        return cls(dict(zip(shapes, times, strict=True)), prior_of, floor)
+        learned = dict(zip(shapes, times, strict=True))
 
-    def times(self, ps: list[Primitive]) -> np.ndarray:
-        """Each primitive's time: learned, else the prior's."""
-        unseen = list({p.key: p for p in ps if p.key not in self.learned}.values())
-        guess = dict(zip((p.key for p in unseen), self.prior_of(unseen), strict=True))
-        return np.array([self.learned.get(p.key, guess.get(p.key, self.floor)) for p in ps])
+        def predict(_r2, _y, f) -> np.ndarray:
+            parts = [primitives(x) for x in f]
+            unseen = list({p.key: p for row in parts for p in row if p.key not in learned}.values())
+            guess = dict(zip((p.key for p in unseen), prior_of(unseen), strict=True))
+            total = [sum(learned.get(p.key, guess.get(p.key, floor)) for p in row) for row in parts]
+            return np.log(np.maximum(total, floor))
 
-    def total(self, features: Sequence[Mapping[str, Any]]) -> np.ndarray:
-        """Each op's time: the sum of its instances' times."""
-        return np.array([self.times(primitives(f)).sum() for f in features])
-
-
-def _instances(shrink: float, passes: int) -> Callable[..., Predict]:
-    """Sum of primitive instances' times (:class:`InstanceTimes` on the new target alone)."""
-
-    def make(_r, y, features) -> Predict:
-        fitted = InstanceTimes.fit(features, np.exp(y), shrink, passes)
-        return lambda _r2, _y, f: np.log(np.maximum(fitted.total(f), fitted.floor))
-
-    return make
-
-
-def _kind_sums(times: InstanceTimes, features: Sequence[Mapping[str, Any]]) -> np.ndarray:
-    """Per op and primitive kind: the summed reference times of its instances of that kind."""
-    out = np.zeros((len(features), len(KINDS)))
-    for i, f in enumerate(features):
-        ps = primitives(f)
-        for p, t in zip(ps, times.times(ps), strict=True):
-            out[i, KINDS.index(p.kind)] += t
-    return out
-
-
-def _decomposition(times: InstanceTimes, refine: bool) -> Callable[..., Predict]:
-    """A reference's instance times rescaled per kind (NNLS); ``refine``: then per instance."""
-
-    def make(_r, y, features) -> Predict:
-        ms = np.exp(y)
-        sums = _kind_sums(times, features)
-        coef = _nnls_relative(sums, ms)
-        seen = sums.sum(axis=0) > 0
-        if seen.any():  # a kind no measured op contains: the typical scale of the others
-            coef[~seen] = float(np.median(coef[seen]))
-        floor = 0.5 * float(ms.min())
-        if not refine:
-            return lambda _r2, _y, f: np.log(np.maximum(_kind_sums(times, f) @ coef, floor))
-
-        def prior(ps):
-            return times.times(ps) * coef[[KINDS.index(p.kind) for p in ps]]
-
-        fitted = InstanceTimes.fit(features, ms, INSTANCE_SHRINK, 1, prior=prior)
-        fitted.prior_of = prior
-        return lambda _r2, _y, f: np.log(np.maximum(fitted.total(f), fitted.floor))
+        return predict
 
     return make
 

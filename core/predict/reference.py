@@ -50,8 +50,7 @@ def fill_unmeasured(
     labels = [_label(r, references) for r in references]
     tables = {label: measured_by_key(r) for label, r in zip(labels, references, strict=True)}
     keys = list(measured)
-    features = {key: w.features for key, w in workloads.items()}
-    predictor = CrossTargetPredictor(tables, workloads=features, seed=seed).fit(
+    predictor = CrossTargetPredictor(tables, seed=seed).fit(
         keys, [workloads[k].features for k in keys], [measured[k] for k in keys]
     )
     todo = sorted(cell for cell in cells if not model.measured[cell])
