@@ -51,6 +51,9 @@ class Problem:
     budget: int
     seed: int = 0
     latency_limit_ms: float | None = None
+    #: a limit given as a share of the space's latency range on the target (``--latency-ms
+    #: 40%``); :meth:`resolve_limit_share` turns it into ``latency_limit_ms``
+    latency_limit_share: float | None = None
     strategy_name: str = ""
     history: list[Evaluation] = field(default_factory=list)
     plugin_manager: Any = None
@@ -176,6 +179,19 @@ class Problem:
             counted=counted,
             label=label,
         )
+
+    def resolve_limit_share(self, fastest_ms: float, slowest_ms: float) -> float:
+        """Set the limit to fastest + share x (slowest - fastest) of the space; returns it.
+
+        The strategy (or the CLI, for a tabulated target) calls this once the
+        space's fastest and slowest latencies on the target are known, so a
+        relative limit means the same on a fast and on a slow machine.
+        """
+        if self.latency_limit_share is None:
+            raise HwnasError("no relative latency limit to resolve", "pass --latency-ms N%")
+        span = max(float(slowest_ms) - float(fastest_ms), 0.0)
+        self.latency_limit_ms = float(fastest_ms) + self.latency_limit_share * span
+        return self.latency_limit_ms
 
     def feasible(self, evaluation: Evaluation) -> bool:
         """Whether ``evaluation`` meets the latency limit (always, without a limit)."""

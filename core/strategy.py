@@ -44,6 +44,9 @@ class Strategy(ABC):
     """
 
     name: str = "strategy"
+    #: True when the strategy resolves a relative latency limit (``--latency-ms N%``) itself,
+    #: from the space's latency range once it knows it (:meth:`Problem.resolve_limit_share`)
+    resolves_limit_share: bool = False
 
     @abstractmethod
     def ask_and_tell(self, problem: Problem) -> None:

@@ -440,7 +440,7 @@ CASES: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
     (("recorded", "nb201/raspi4"), ("ARCHS",)),
     # --- hwnas search --------------------------------------------------------------
     *_n(SEARCH, "--evals", 0, -1, 99999999999999999999, 100000000),
-    *_n(SEARCH, "--latency-ms", "nan", "inf", 0, -1),
+    *_n(SEARCH, "--latency-ms", "nan", "inf", 0, -1, "0%", "101%", "x%", "%", "-5%"),
     *_n(SEARCH, "--seed", -1),
     (("search", "--strategy", "random", "--target", "nb201/raspi4", "--out", "{file_txt}"), ()),
     (("search", "--strategy", "random", "--target", "nb201/raspi4", "--out", ""), ("--out",)),

@@ -321,3 +321,34 @@ def test_hurricane_plot_draws_the_measured_winner(space):
     assert list(star[0].get_xdata()) == [measured]
     assert f"winner {measured:.3f} ms measured end to end" in fig.axes[0].get_title()
     plt.close(fig)
+
+
+class TableModel:
+    """A table-backed layer model: op j of any layer costs 0.01 * (j + 1) ms, plus 0.1 ms."""
+
+    def __init__(self, space):
+        self.space = space
+        self.choices = [list(p.choices) for p in space.positions]
+        width = max(len(c) for c in self.choices)
+        self.table = np.tile(0.01 * (np.arange(width) + 1), (len(self.choices), 1))
+        self.measured = np.ones_like(self.table, dtype=bool)
+
+    def latencies(self, archs):
+        return np.array([0.1 + parts_ms(self.space, a) for a in archs])
+
+
+def test_a_relative_limit_resolves_on_the_space_range(space):
+    from hwnas.plugins.hurricane.strategy import resolve_share
+    from hwnas.problem import Problem
+
+    model = TableModel(space)
+    problem = Problem(space, model, None, budget=1, latency_limit_share=0.25)
+    resolved = resolve_share(problem, model, space)
+    widths = [len(p.choices) for p in space.positions]
+    fastest, slowest = 0.1 + 0.01 * len(widths), 0.1 + 0.01 * sum(widths)
+    assert resolved["fastest_ms"] == pytest.approx(fastest)
+    assert resolved["slowest_ms"] == pytest.approx(slowest)
+    assert problem.latency_limit_ms == pytest.approx(fastest + 0.25 * (slowest - fastest))
+    assert resolved["limit_ms"] == problem.latency_limit_ms
+    lines = Hurricane().summary(type("Result", (), {"extra": {"latency_limit": resolved}})())
+    assert lines[0].startswith("latency limit 25% of the generated space's range")

@@ -123,7 +123,13 @@ def search(
         typer.Option(help="Budget: evaluations (default: the strategy's, else 100)."),
     ] = None,
     latency_ms: Annotated[
-        float | None, typer.Option("--latency-ms", help="Latency limit on the target (ms).")
+        str | None,
+        typer.Option(
+            "--latency-ms",
+            help="Latency limit on the target: ms (0.6), or N% of the space's latency range "
+            "on the target (40%: fastest + 0.4 x (slowest - fastest); the same on fast and slow "
+            "machines).",
+        ),
     ] = None,
     strategy_option: Annotated[
         list[str] | None,
@@ -162,8 +168,7 @@ def search(
     evals = (spec.evals or 100) if evals is None else evals
     if evals < 1:
         raise HwnasError(f"--evals must be >= 1, got {evals}", "e.g. --evals 100")
-    if latency_ms is not None and not (np.isfinite(latency_ms) and latency_ms > 0):
-        raise HwnasError(f"--latency-ms must be a number > 0, got {latency_ms}")
+    limit_ms, limit_share = parse_latency_limit(latency_ms)
     flags = extra_flags(list(ctx.args))
     out = out or Path("runs") / info.name
     space_options = parse_options(space_option)
@@ -198,8 +203,8 @@ def search(
     open_run(out, "search", identity, fresh, ("result.json", "front.png"))
     try:
         result, problem, seconds = _run_search(
-            pm, info, target, search_space, strategy_obj, evals, seed, latency_ms, data_dir,
-            store, dataset,
+            pm, info, target, search_space, strategy_obj, evals, seed, (limit_ms, limit_share),
+            data_dir, store, dataset,
         )  # fmt: skip
     except HwnasError:
         release_unused(out)  # rejected before any work: leave no run.json behind
@@ -219,8 +224,49 @@ def search(
         raise ResultUnmet(f"{result.unmet}; results in {json_path}")
 
 
+def parse_latency_limit(text: str | None) -> tuple[float | None, float | None]:
+    """``--latency-ms``: ``(ms, None)`` for a number, ``(None, share)`` for ``N%``, 0 < N <= 100."""
+    if text is None:
+        return None, None
+    raw = text.strip()
+    relative = raw.endswith("%")
+    try:
+        value = float(raw[:-1] if relative else raw)
+    except ValueError:
+        value = float("nan")
+    if relative:
+        if not (np.isfinite(value) and 0 < value <= 100):
+            raise HwnasError(
+                f"--latency-ms {text!r}: a relative limit must be a share in (0%, 100%]",
+                "e.g. --latency-ms 40% (fastest + 0.4 x (slowest - fastest))",
+            )
+        return None, value / 100
+    if not (np.isfinite(value) and value > 0):
+        raise HwnasError(
+            f"--latency-ms must be a number > 0 or a share N%, got {text!r}",
+            "e.g. --latency-ms 0.6 or --latency-ms 40%",
+        )
+    return value, None
+
+
+def _resolve_share(problem, strategy_obj) -> None:
+    """Resolve ``N%`` on a tabulated target here; leave it to a strategy that resolves it."""
+    if problem.latency_limit_share is None or strategy_obj.resolves_limit_share:
+        return
+    table = getattr(problem.latency, "all_latencies", None)
+    if table is None:
+        raise HwnasError(
+            f"--latency-ms {100 * problem.latency_limit_share:g}% needs the space's latency range: "
+            f"{problem.latency.name!r} has no table and strategy {problem.strategy_name!r} does "
+            "not resolve relative limits",
+            "give the limit in ms, or use a recorded target or the hurricane strategy",
+        )
+    latencies = np.asarray(table(), dtype=float)
+    problem.resolve_limit_share(float(latencies.min()), float(latencies.max()))
+
+
 def _run_search(
-    pm, info, target, search_space, strategy_obj, evals, seed, latency_ms, data_dir, store, dataset
+    pm, info, target, search_space, strategy_obj, evals, seed, limit, data_dir, store, dataset
 ):
     """Resolve the latency model and accuracy source, then run the strategy on the Problem."""
     from hwnas.accuracy import default_accuracy
@@ -235,10 +281,12 @@ def _run_search(
         accuracy,
         budget=evals,
         seed=seed,
-        latency_limit_ms=latency_ms,
+        latency_limit_ms=limit[0],
+        latency_limit_share=limit[1],
         strategy_name=info.name,
         plugin_manager=pm,
     )
+    _resolve_share(problem, strategy_obj)
     started = time.perf_counter()
     result = strategy_obj.search(problem)
     return result, problem, time.perf_counter() - started
@@ -270,6 +318,7 @@ def search_report(result, problem, options: dict, dataset: str, data_dir) -> dic
         "seed": problem.seed,
         "budget": problem.budget,
         "latency_limit_ms": problem.latency_limit_ms,
+        "latency_limit_share": problem.latency_limit_share,
         "search_accuracy": accuracy.search_label,
         "report_accuracy": accuracy.report_label,
         "evaluations": result.evaluations,

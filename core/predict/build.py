@@ -172,3 +172,15 @@ def fastest_latency_ms(model: StoreLatencyModel, space: SearchSpace) -> float:
     """The lowest latency any architecture of ``space`` can have under ``model``."""
     arch = fastest_architecture(model, space)
     return float(np.asarray(model.latencies([arch]))[0])
+
+
+def slowest_latency_ms(model: StoreLatencyModel, space: SearchSpace) -> float:
+    """The highest latency any architecture of ``space`` can have under ``model``."""
+    table = layer_table(model, space)
+    arch = space.architecture(
+        [
+            max(position.choices, key=lambda op, i=i: table[(i, op)]["ms"])
+            for i, position in enumerate(space.positions)
+        ]
+    )
+    return float(np.asarray(model.latencies([arch]))[0])

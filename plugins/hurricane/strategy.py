@@ -102,6 +102,7 @@ class Hurricane(Strategy):
     """
 
     name = "hurricane"
+    resolves_limit_share = True
 
     def __init__(
         self,
@@ -199,9 +200,10 @@ class Hurricane(Strategy):
                 f"strategy hurricane searches the hurricane space, not {space.name!r}",
                 "use --space hurricane (the default for this strategy)",
             )
-        if problem.latency_limit_ms is None:
+        if problem.latency_limit_ms is None and problem.latency_limit_share is None:
             raise HwnasError(
-                "strategy hurricane needs a latency limit", "pass --latency-ms (see the README)"
+                "strategy hurricane needs a latency limit",
+                "pass --latency-ms MS, or N% of the generated space's latency range",
             )
         workdir = self.workdir or Path("runs") / "hurricane"
         workdir.mkdir(parents=True, exist_ok=True)
@@ -222,6 +224,8 @@ class Hurricane(Strategy):
             "notes": {k: v for k, v in generated.notes.items() if k != "latency_model"},
         }
         gspace = generated.space()
+        if problem.latency_limit_share is not None:
+            self._extra["latency_limit"] = resolve_share(problem, layer_model, gspace)
         winner = feasible_start(generated, layer_model, problem.latency_limit_ms, self.t)
         self._extra["a_win0"] = list(generated.initial_winner())
         self._extra["a_win0_used"] = list(winner)
@@ -664,7 +668,17 @@ class Hurricane(Strategy):
     def summary(self, result: SearchResult) -> list[str]:
         """Per stage: layers, supernet steps, evaluations; the winner, measured and retrained."""
         extra = result.extra
-        lines = [
+        relative = extra.get("latency_limit")
+        lines = (
+            [
+                f"latency limit {100 * relative['share']:g}% of the generated space's range "
+                f"({relative['fastest_ms']:.3f}-{relative['slowest_ms']:.3f} ms, layer model): "
+                f"{relative['limit_ms']:.3f} ms"
+            ]
+            if relative
+            else []
+        )
+        lines += [
             f"stage {stage['stage']}: searched layers {stage['searched_layers'][0]}-"
             f"{stage['searched_layers'][-1]}, supernet {stage['steps']} steps "
             f"({stage['train_seconds']:.0f} s), {stage['evaluations']} evaluations "
@@ -745,6 +759,22 @@ def live_target(problem: Problem) -> dict[str, Any]:
             "pass a live target such as --target onnxruntime (see 'hwnas targets')",
         )
     return {"target": model.target, "options": model.options, "store": model.store, "model": model}
+
+
+def resolve_share(problem: Problem, model, space) -> dict[str, Any]:
+    """Turn ``--latency-ms N%`` into ms on the generated space's range (layer model)."""
+    from hwnas.predict.build import fastest_latency_ms, slowest_latency_ms
+
+    fastest, slowest = fastest_latency_ms(model, space), slowest_latency_ms(model, space)
+    limit = problem.resolve_limit_share(fastest, slowest)
+    return {
+        "share": problem.latency_limit_share,
+        "fastest_ms": fastest,
+        "slowest_ms": slowest,
+        "limit_ms": limit,
+        "rule": "limit = fastest + share x (slowest - fastest) of the generated space, "
+        "predicted by the layer model",
+    }
 
 
 def feasible_start(generated, model, limit_ms: float, t: int) -> list[str]:
