@@ -712,9 +712,10 @@ def host_line(host: dict[str, Any]) -> str:
 
 def final_lines(final: dict[str, Any], limit: float | None) -> list[str]:
     """Summary lines of the final step: the measured candidates and the kept winner."""
+    limit_text = "none" if limit is None else f"{limit:.4g}"
     rows = final.get("candidates", [])
     lines = [
-        f"final candidates, measured end to end ({final['latency_source']}; limit {limit} ms):"
+        f"final candidates, measured end to end ({final['latency_source']}; limit {limit_text} ms):"
     ]
     for i, row in enumerate(rows):
         mark = "ok  " if row["within_limit"] else "OVER"
@@ -740,7 +741,7 @@ def final_lines(final: dict[str, Any], limit: float | None) -> list[str]:
     lines.append(
         f"[bold]winner[/bold] {final['arch']}\n"
         f"  latency {final['latency_ms']:.3f} ms ({final['latency_source']}; layer model "
-        f"{final['predicted_latency_ms']:.3f} ms; limit {limit} ms)\n"
+        f"{final['predicted_latency_ms']:.3f} ms; limit {limit_text} ms)\n"
         f"  test accuracy {scratch['test_accuracy']:.2f}% after {scratch['epochs']:.2g} "
         f"epoch(s) from scratch ({scratch['seconds']:.0f} s)\n  files: "
         + ", ".join(str(v) for v in final["files"].values())
