@@ -20,7 +20,12 @@ console = Console()
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON to stdout.")]
 OptionList = Annotated[
     list[str] | None,
-    typer.Option("--option", "-o", help="Space option KEY=VALUE (e.g. profile=imagenet)."),
+    typer.Option(
+        "--option",
+        "-o",
+        metavar="KEY=VALUE",
+        help="Space option KEY=VALUE (e.g. profile=imagenet).",
+    ),
 ]
 
 
@@ -31,7 +36,12 @@ StoreOption = Annotated[
 ]
 TargetOptions = Annotated[
     list[str] | None,
-    typer.Option("--target-option", "-t", help="Target option KEY=VALUE (e.g. threads=2)."),
+    typer.Option(
+        "--target-option",
+        "-t",
+        metavar="KEY=VALUE",
+        help="Target option KEY=VALUE (e.g. threads=2).",
+    ),
 ]
 DataDirOption = Annotated[
     Path | None,

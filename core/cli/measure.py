@@ -10,8 +10,11 @@ from rich.console import Console
 from rich.table import Table
 
 from hwnas.cli.common import (
+    ConfigOption,
     JsonFlag,
     OptionList,
+    StoreOption,
+    TargetOptions,
     console,
     default_layered_space,
     load_space,
@@ -26,15 +29,6 @@ from hwnas.store import LatencyStore, default_store
 from hwnas.timing import TimingProtocol
 
 store_app = typer.Typer(help="Export and import the latency store.", no_args_is_help=True)
-
-ConfigOption = Annotated[Path | None, typer.Option("--config", help="TOML config file.")]
-TargetOptions = Annotated[
-    list[str] | None,
-    typer.Option("--target-option", "-t", help="Target option KEY=VALUE (e.g. threads=2)."),
-]
-StoreOption = Annotated[
-    Path | None, typer.Option("--store", help="Latency store (SQLite); default $HWNAS_STORE.")
-]
 
 
 def parse_index_ranges(text: str, count: int) -> list[int]:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
@@ -11,8 +10,11 @@ import typer
 from rich.table import Table
 
 from hwnas.cli.common import (
+    ConfigOption,
     JsonFlag,
     OptionList,
+    StoreOption,
+    TargetOptions,
     console,
     default_layered_space,
     load_space,
@@ -28,14 +30,6 @@ predict_app = typer.Typer(
 
 
 TargetOption = Annotated[str, typer.Option("--target", help="Live target (see 'hwnas targets').")]
-TargetOptions = Annotated[
-    list[str] | None,
-    typer.Option("--target-option", "-t", help="Target option KEY=VALUE (e.g. threads=2)."),
-]
-StoreOption = Annotated[
-    Path | None, typer.Option("--store", help="Latency store (SQLite); default $HWNAS_STORE.")
-]
-ConfigOption = Annotated[Path | None, typer.Option("--config", help="TOML config file.")]
 
 
 def _fingerprint(target: str, target_option, config) -> tuple[str, dict, Any]:

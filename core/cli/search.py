@@ -136,6 +136,7 @@ def search(
         typer.Option(
             "--strategy-option",
             "-s",
+            metavar="KEY=VALUE",
             help="Strategy option KEY=VALUE; any option the strategy takes is also a flag "
             "(--KEY VALUE).",
         ),

@@ -230,7 +230,7 @@ def train(
 def evaluate(
     arch: Annotated[
         list[str] | None,
-        typer.Option(help="Architecture 'op,op,...' (20 ops); repeat for several."),
+        typer.Option(metavar="ARCH", help="Architecture 'op,op,...' (20 ops); repeat for several."),
     ] = None,
     checkpoint: CheckpointOption = Path("supernet.pt"),
     random: Annotated[int, typer.Option(help="Also score N random paths of the space.")] = 0,

@@ -46,9 +46,10 @@ def generate(
     reference: Annotated[
         list[str] | None,
         typer.Option(
+            metavar="TARGET",
             help="Cheap target measured on every cell, NAME[:k=v,...] (e.g. tvm-cpu:mode=rules; "
             "repeat for several); cells TARGET did not measure (--measure N) are predicted "
-            "from its measurements and the references' tables."
+            "from its measurements and the references' tables.",
         ),
     ] = None,
     store: StoreOption = None,
