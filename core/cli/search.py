@@ -18,6 +18,7 @@ import typer
 from rich import box
 from rich.table import Table
 
+from hwnas.cli.checks import rule_for
 from hwnas.cli.common import (
     DataDirOption,
     JsonFlag,
@@ -242,11 +243,12 @@ def parse_latency_limit(text: str | None) -> tuple[float | None, float | None]:
                 "e.g. --latency-ms 40% (fastest + 0.4 x (slowest - fastest))",
             )
         return None, value / 100
-    if not (np.isfinite(value) and value > 0):
+    if np.isnan(value) and raw.lower() != "nan":
         raise HwnasError(
             f"--latency-ms must be a number > 0 or a share N%, got {text!r}",
             "e.g. --latency-ms 0.6 or --latency-ms 40%",
         )
+    rule_for("search", "latency_ms").check("--latency-ms", value)  # the range every command uses
     return value, None
 
 
