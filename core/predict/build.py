@@ -160,12 +160,18 @@ def layer_table(model: StoreLatencyModel, space: SearchSpace) -> dict[tuple[int,
 
 def fastest_architecture(model: StoreLatencyModel, space: SearchSpace):
     """The architecture of ``space`` taking the fastest op of every layer under ``model``."""
+    return _per_layer_extreme(model, space, min)
+
+
+def _per_layer_extreme(model: StoreLatencyModel, space: SearchSpace, pick):
+    """The architecture taking, per layer, the op ``pick`` (min or max) chooses by latency."""
     table = layer_table(model, space)
-    best = [
-        min(position.choices, key=lambda op, i=i: table[(i, op)]["ms"])
-        for i, position in enumerate(space.positions)
-    ]
-    return space.architecture(best)
+    return space.architecture(
+        [
+            pick(position.choices, key=lambda op, i=i: table[(i, op)]["ms"])
+            for i, position in enumerate(space.positions)
+        ]
+    )
 
 
 def fastest_latency_ms(model: StoreLatencyModel, space: SearchSpace) -> float:
@@ -176,11 +182,5 @@ def fastest_latency_ms(model: StoreLatencyModel, space: SearchSpace) -> float:
 
 def slowest_latency_ms(model: StoreLatencyModel, space: SearchSpace) -> float:
     """The highest latency any architecture of ``space`` can have under ``model``."""
-    table = layer_table(model, space)
-    arch = space.architecture(
-        [
-            max(position.choices, key=lambda op, i=i: table[(i, op)]["ms"])
-            for i, position in enumerate(space.positions)
-        ]
-    )
+    arch = _per_layer_extreme(model, space, max)
     return float(np.asarray(model.latencies([arch]))[0])
