@@ -113,6 +113,21 @@ class MeasuringLatencyModel(Protocol):
     store: object
 
 
+def target_space_options(target: str, space: str, plugin_manager=None) -> dict:
+    """The options of ``space`` that ``target`` declares (its ``space_options``), else ``{}``.
+
+    ``{}`` too for an unknown target or one of another space: the command
+    reports those where it checks the target.
+    """
+    from hwnas.manager import get_plugin_manager
+
+    pm = plugin_manager or get_plugin_manager()
+    spec = next((i.spec for i in pm.infos("target") if i.name == target), None)
+    if spec is None or getattr(spec, "space", None) != space:
+        return {}
+    return dict(getattr(spec, "space_options", {}) or {})
+
+
 def recorded_devices(space: str, plugin_manager=None) -> list[str]:
     """The devices with a recorded target for ``space`` (``<space>/<device>`` names, prefix off)."""
     from hwnas.manager import get_plugin_manager

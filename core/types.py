@@ -58,11 +58,15 @@ class TargetSpec(PluginSpec):
     ``factory(**options)`` returns a :class:`hwnas.target.Target`, or, with
     ``recorded=True``, a :class:`hwnas.latency.LatencyModel` that answers whole
     architectures of search space ``space`` from published measurements (no
-    compiler, no device).
+    compiler, no device). ``space_options`` are the options of ``space`` that
+    keep it to what the model answers (``ofa/note10``: the five resolutions of
+    its lookup table); commands that search ``space`` on this target use them
+    unless the user overrides them.
     """
 
     recorded: bool = False
     space: str | None = None
+    space_options: dict[str, Any] = field(default_factory=dict)
 
     kind = "target"
 

@@ -46,6 +46,33 @@ def test_arena_cli_writes_json_and_png(tmp_path):
     assert (out / "arena_eyeriss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_open_space_arena_scores_against_the_best_known_front(tmp_path):
+    """OFA on note10 cannot be tabulated: the front is the best known one, and says so."""
+    out = tmp_path / "ofa"
+    result = hwnas(
+        "arena", "--space", "ofa", "--device", "note10", "--strategies", "random,evolution",
+        "--evals", "20,40", "--seeds", "1", "--reference-evals", "100", "--reference-seeds", "1",
+        "--out", str(out), "--no-progress",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads((out / "arena.json").read_text())
+    assert report["truth"].startswith("best known front")
+    reference = {"strategy": "evolution", "evals": 100, "seeds": 1, "sample": 5000}
+    assert report["reference"] == reference
+    assert "not tabulated" in report["protocol"]
+    assert report["latency_budgets_ms"] == sorted(report["latency_budgets_ms"])
+    ratios = [r for row in report["results"] for r in row["hv_ratio"]]
+    assert len(ratios) == 4 and all(0 < r <= 1 + 1e-12 for r in ratios)
+    front = report["true_front"]
+    lat = [p["latency_ms"] for p in front]
+    acc = [p["report_accuracy"] for p in front]
+    assert lat == sorted(lat) and acc == sorted(acc) and len(front) > 5
+    assert {int(p["arch"].rsplit("r=", 1)[1]) for p in front} <= {160, 176, 192, 208, 224}
+    # every run's returned front joined the best known one: nothing it found is better
+    for row in report["results"]:
+        assert all(r >= -1e-9 for regrets in row["regret"] for r in regrets if r == r)
+
+
 def test_arena_json_flag_and_protocol_seeds(tmp_path):
     result = hwnas(
         "arena", "--space", "nb201", "--device", "fpga", "--strategies", "random", "--evals", "10",
@@ -75,6 +102,8 @@ def test_run_arena_in_process_is_deterministic():
         (("arena", *NB201[:4], "--strategies", "random,nosuch"), "unknown strategy 'nosuch'"),
         (("arena", *NB201, "--evals", "0"), "evaluation budget must be >= 1"),
         (("arena", *NB201, "--evals", "ten"), "bad evaluation budget 'ten'"),
+        (("arena", *NB201, "--reference-evals", "0"), "--reference-evals must be >= 1"),
+        (("arena", *NB201, "--reference-seeds", "-1"), "--reference-seeds must be >= 0"),
         (("arena", "--space", "ofa", "--device", "v100_1", *NB201[4:]), "a fully tabulated space"),
         (
             ("arena", "--space", "hurricane", "--device", "x", *NB201[4:]),

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from hwnas.errors import ArchitectureError
+from hwnas.errors import ArchitectureError, HwnasError
 from hwnas.manager import PluginManager
 from hwnas.space import Architecture
 
@@ -196,3 +196,40 @@ def test_ofa_malformed_strings(pm):
         space.parse("ks=" + ",".join(["3"] * 20))
     with pytest.raises(ArchitectureError, match="integers"):
         space.parse("ks=a,b")
+
+
+def test_ofa_resolutions_option_keeps_a_subset(pm):
+    full = pm.create("space", "ofa")
+    kept = pm.create("space", "ofa", resolutions="224, 160,192")
+    assert kept.positions[-1].choices == (160, 192, 224)
+    assert kept.size * len(full.positions[-1].choices) == full.size * 3
+    rng = np.random.default_rng(0)
+    assert {kept.to_ofa(kept.sample(rng))["r"] for _ in range(200)} == {160, 192, 224}
+    r164 = "ks=" + ",".join(["3"] * 20) + ";e=" + ",".join(["3"] * 20) + ";d=2,2,2,2,2;r=164"
+    full.parse(r164)
+    with pytest.raises(ArchitectureError):
+        kept.parse(r164)
+    for bad, fragment in [("150", "not in 128..224"), ("a,160", "integers"), ("", "not in")]:
+        with pytest.raises(HwnasError, match=fragment):
+            pm.create("space", "ofa", resolutions=bad)
+
+
+def test_ofa_note10_declares_its_resolutions_and_any_strategy_searches_it(tmp_path):
+    """ofa/note10 answers five resolutions; hwnas search keeps the space to them."""
+    import subprocess
+    import sys
+
+    for strategy in ("random", "evolution"):
+        out = tmp_path / strategy
+        done = subprocess.run(
+            [sys.executable, "-m", "hwnas", "search", "--strategy", strategy, "--target",
+             "ofa/note10", "--evals", "30", "--out", str(out), "--json"],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        run = json.loads((out / "run.json").read_text())
+        assert run["space_options"] == {"resolutions": "160,176,192,208,224"}
+        result = json.loads((out / "result.json").read_text())
+        assert result["evaluations"] == 30 and result["front"]
+        assert all(int(e["arch"].rsplit("r=", 1)[1]) % 16 == 0 for e in result["front"])
+        assert result["truth"] is None  # no exact truth for a sampled space

@@ -47,7 +47,9 @@ def _parse_evals(text: str) -> list[int]:
 
 
 def arena(
-    space: Annotated[str, typer.Option(help="Fully tabulated space, e.g. nb201.")],
+    space: Annotated[
+        str, typer.Option(help="Space with an accuracy source, e.g. nb201 (tabulated) or ofa.")
+    ],
     device: Annotated[str, typer.Option(help="Recorded device of the space, e.g. raspi4.")],
     strategies: Annotated[
         str, typer.Option(help="Comma-separated strategy plugins, e.g. random,evolution,nsga2.")
@@ -64,6 +66,16 @@ def arena(
     ),
     data_dir: DataDirOption = None,
     dataset: Annotated[str, typer.Option(help="NB201 accuracy: c10, c100 or in16.")] = "c10",
+    reference_evals: Annotated[
+        int,
+        typer.Option(
+            help="Space not tabulated (ofa): evaluations of each reference search whose best "
+            "known front stands in for the true one."
+        ),
+    ] = 10_000,
+    reference_seeds: Annotated[
+        int, typer.Option(help="Space not tabulated: how many reference searches.")
+    ] = 2,
     config: ConfigOption = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
     fresh: Annotated[
@@ -77,9 +89,11 @@ def arena(
 ) -> None:
     """Score strategies against the true Pareto front: HV ratio, regret under 5 latency budgets.
 
+    On a space too large to tabulate (ofa on note10) the front is the best
+    known one: a uniform sample, reference evolution runs and every scored run.
     Each finished run is kept in --out; the same command run again skips them.
     """
-    from hwnas.arena import check_device, protocol_seeds
+    from hwnas.arena import check_device, protocol_seeds, reference_search
     from hwnas.config import load_config, target_options
     from hwnas.manager import get_plugin_manager
 
@@ -91,6 +105,7 @@ def arena(
         pm.get("strategy", name)
     if seeds is not None and seeds < 1:
         raise HwnasError(f"--seeds must be >= 1, got {seeds}", "e.g. --seeds 5")
+    reference = reference_search(reference_evals, reference_seeds)
     if data_dir is None:
         data_dir = target_options(load_config(config), f"{space}/{device}", {}).get("data_dir")
     total = sum(protocol_seeds(n, seeds, pm) for n in names) * len(budgets)
@@ -102,6 +117,7 @@ def arena(
         "seeds": seeds,
         "dataset": dataset,
         "data_dir": None if data_dir is None else str(data_dir),
+        "reference": reference,
     }
     open_run(out, "arena", identity, fresh, ("runs/*.json", "arena.json", "arena_*.png"))
     started = time.perf_counter()
@@ -120,6 +136,7 @@ def arena(
             progress=lambda label: bar.update(task, advance=1, description=label),
             plugin_manager=pm,
             runs_dir=out / "runs",
+            reference=reference,
         )
     report["seconds"] = time.perf_counter() - started
     json_path = write_json(out / "arena.json", report)

@@ -32,6 +32,7 @@ from hwnas.cli.common import (
     write_json,
 )
 from hwnas.errors import HwnasError, ResultUnmet
+from hwnas.latency import target_space_options
 from hwnas.manager import accepted_options
 from hwnas.run_folder import open_run, release_unused
 
@@ -93,13 +94,14 @@ def strategy_options(
 def default_space(pm, spec, target: str) -> tuple[str, dict[str, Any]]:
     """The space a search runs on when ``--space`` is not given.
 
-    The strategy's declared space, else the space of a recorded target.
+    The strategy's declared space, else the space of a recorded target (with
+    the options it declares for it).
     """
     if spec.space:
         return spec.space, dict(spec.space_options)
     target_spec = pm.get("target", target).spec
     if getattr(target_spec, "space", None):
-        return target_spec.space, {}
+        return target_spec.space, dict(target_spec.space_options)
     raise HwnasError(
         f"strategy {spec.name!r} has no default space and {target!r} is a live target",
         "pass --space (see 'hwnas plugins --kind space')",
@@ -177,6 +179,8 @@ def search(
     if space is None:
         space, declared = default_space(pm, spec, target)
         space_options = {**declared, **space_options}
+    else:
+        space_options = {**target_space_options(target, space, pm), **space_options}
     search_space = pm.create("space", space, **space_options)
     facts = {
         "data_dir": None if data_dir is None else str(data_dir),
@@ -348,7 +352,7 @@ def truth_report(result, problem, dataset: str, data_dir) -> dict[str, Any] | No
     ):
         return None
     try:
-        truth = ground_truth(problem.space.name, device, dataset, data_dir)
+        truth = ground_truth(problem.space.name, device, dataset, data_dir, exact_only=True)
     except HwnasError:
         return None  # a partial table (sampled spaces): no true front
     scored = score(result, truth)

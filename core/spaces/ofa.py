@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
-from hwnas.errors import ArchitectureError
+from hwnas.errors import ArchitectureError, HwnasError
 from hwnas.hookspecs import hookimpl
 from hwnas.space import Architecture, Position, SearchSpace
 from hwnas.types import SpaceSpec
@@ -24,16 +26,20 @@ class OFASpace(SearchSpace):
     Strings look like ``ks=3,5,...;e=4,6,...;d=2,3,4,2,3;r=224`` (20, 20, 5, 1
     values). Blocks beyond a stage's depth are inactive: they are kept in the
     architecture but :meth:`encode` zeroes them, as OFA's accuracy predictor does.
+    ``resolutions`` (e.g. ``"160,176,192"``) keeps a subset of the input
+    resolutions 128..224 (step 4), for a latency model that answers only those
+    (``ofa/note10``'s lookup table declares its five).
     """
 
     name = "ofa"
 
-    def __init__(self) -> None:
+    def __init__(self, resolutions: str | int | Sequence[int] | None = None) -> None:
+        self.resolutions = parse_resolutions(resolutions)
         super().__init__(
             [Position(f"ks{i}", KERNELS) for i in range(NUM_BLOCKS)]
             + [Position(f"e{i}", EXPANDS) for i in range(NUM_BLOCKS)]
             + [Position(f"d{s}", DEPTHS) for s in range(NUM_STAGES)]
-            + [Position("r", RESOLUTIONS)]
+            + [Position("r", self.resolutions)]
         )
 
     def parse(self, text: str) -> Architecture:
@@ -96,6 +102,26 @@ class OFASpace(SearchSpace):
             vector[60 + 3 * b + EXPANDS.index(ofa["e"][b])] = 1.0
         vector[120 + (ofa["r"] - 112) // 16] = 1.0
         return vector
+
+
+def parse_resolutions(value: str | int | Sequence[int] | None) -> tuple[int, ...]:
+    """The resolutions kept (all of 128..224 step 4 for None); one-line error otherwise."""
+    if value is None:
+        return RESOLUTIONS
+    parts = str(value).replace(";", ",").split(",") if isinstance(value, str | int) else value
+    try:
+        kept = sorted({int(str(p).strip()) for p in parts if str(p).strip()})
+    except ValueError:
+        raise HwnasError(
+            f"ofa: resolutions must be integers, got {value!r}", "e.g. resolutions=160,176,192"
+        ) from None
+    bad = [r for r in kept if r not in RESOLUTIONS]
+    if bad or not kept:
+        raise HwnasError(
+            f"ofa: resolutions {bad or value!r} are not in 128..224 (step 4)",
+            "e.g. resolutions=160,176,192,208,224",
+        )
+    return tuple(kept)
 
 
 @hookimpl

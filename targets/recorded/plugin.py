@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hwnas
 from hwnas.targets.recorded.models import _DEVICES, OFANote10, RecordedTable
+from hwnas.targets.recorded.tables import NOTE10_RESOLUTIONS
 
 _SUMMARIES = {
     "nb201": "Recorded NAS-Bench-201 latency on {device} (all 15,625 cells; HELP/HW-NAS-Bench)",
@@ -43,6 +44,7 @@ def hwnas_targets():
         factory=_note10_factory,
         recorded=True,
         space="ofa",
+        space_options={"resolutions": ",".join(map(str, NOTE10_RESOLUTIONS))},
     )
 
 
