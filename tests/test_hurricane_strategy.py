@@ -124,6 +124,8 @@ def test_search_end_to_end_then_resume_after_a_kill(tmp_path, store):
     assert final["chosen"]["arch"] == final["arch"] == candidates[0]["arch"]
     assert final["latency_ms"] == candidates[0]["measured_ms"]
     assert report["latency_label"] == "predicted by the layer model (onnxruntime)"
+    winner_line = next(line for line in report["summary"] if line.startswith("winner "))
+    assert final["arch"] in winner_line and "[bold]" not in winner_line  # JSON: plain text
     host = extra["host"]
     assert host["torch_threads"] == 1 and host["device"] == "cpu" and host["wall_seconds"] > 0
     for name in ("result.json", "front.png", "winner.onnx", "space.json"):

@@ -17,6 +17,7 @@ import numpy as np
 import typer
 from rich import box
 from rich.table import Table
+from rich.text import Text
 
 from hwnas.cli.checks import rule_for
 from hwnas.cli.common import (
@@ -217,14 +218,15 @@ def search(
         raise
     report = search_report(result, problem, options, dataset, data_dir)
     report["seconds"] = seconds
-    report["summary"] = strategy_obj.summary(result)
+    markup = strategy_obj.summary(result)
+    report["summary"] = [Text.from_markup(line).plain for line in markup]  # JSON: plain text
     report["unmet"] = result.unmet
     json_path = write_json(out / "result.json", report)
     png_path = plot_search(report, out / "front.png", lambda ax: strategy_obj.plot(result, ax))
     if as_json:
         print_json(report)
     else:
-        print_search(report)
+        print_search(report, markup)
         console.print(f"wrote {json_path} and {png_path} ({seconds:.1f} s)")
     if result.unmet:
         raise ResultUnmet(f"{result.unmet}; results in {json_path}")
@@ -371,8 +373,11 @@ def truth_report(result, problem, dataset: str, data_dir) -> dict[str, Any] | No
     }
 
 
-def print_search(report: dict[str, Any]) -> None:
-    """The people's view of a search: the front, what it cost, the strategy's own summary."""
+def print_search(report: dict[str, Any], summary: list[str] | None = None) -> None:
+    """The people's view of a search: the front, what it cost, the strategy's own summary.
+
+    ``summary``: the strategy's lines with their rich markup (default: the report's plain ones).
+    """
     table = Table(
         "latency ms",
         "source",
@@ -393,7 +398,7 @@ def print_search(report: dict[str, Any]) -> None:
             p["arch"],
         )
     wide_console().print(table)
-    for line in report["summary"]:
+    for line in report["summary"] if summary is None else summary:
         console.print(line, highlight=False, soft_wrap=True)
     if report["truth"]:
         console.print(f"HV ratio vs the true front: {report['truth']['hv_ratio']:.3f}")
