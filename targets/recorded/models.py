@@ -271,6 +271,8 @@ class OFANote10(_Recorded):
         for r in data.NOTE10_RESOLUTIONS:
             data.data_file(f"ofa/note10_lut/{r}_lookup_table.yaml", self.data_dir)
         self._cache: dict = {}
+        self._luts: dict[int, dict[str, float]] = {}
+        self._space = None
 
     def latency(self, arch: Architecture) -> Latency:
         """Sum of the lookup-table entries of ``arch``'s operators."""
@@ -278,15 +280,19 @@ class OFANote10(_Recorded):
         key = data.canonical_key(arch)
         ms = self._cache.get(key)
         if ms is None:
-            from hwnas.spaces.ofa import OFASpace
+            if self._space is None:
+                from hwnas.spaces.ofa import OFASpace
 
-            ofa = OFASpace().to_ofa(arch)
+                self._space = OFASpace()
+            ofa = self._space.to_ofa(arch)
             if ofa["r"] not in data.NOTE10_RESOLUTIONS:
                 raise HwnasError(
                     f"ofa/note10 has no lookup table for resolution {ofa['r']}",
                     f"use r in {', '.join(map(str, data.NOTE10_RESOLUTIONS))}",
                 )
-            lut = data.note10_lut(ofa["r"], self.data_dir)
+            lut = self._luts.get(ofa["r"])
+            if lut is None:
+                lut = self._luts[ofa["r"]] = data.note10_lut(ofa["r"], self.data_dir)
             try:
                 ms = float(sum(lut[k] for k in note10_keys(ofa)))
             except KeyError as exc:
