@@ -590,7 +590,8 @@ def plot_arena(report: dict[str, Any], path: str | os.PathLike) -> Path:
     ax.set_ylim(100 - norm["err_median"] - 0.5, 100 - norm["err_best"] + 0.3)
     ax.set_xlim(0, norm["lat_max_ms"] * 1.02)
     ax.set_xlabel(f"latency on {report['device']} (ms, recorded)")
-    ax.set_ylabel(f"test accuracy (%) [{report['report_accuracy']}]")
+    held_out = report["report_accuracy"] != report["search_accuracy"]
+    ax.set_ylabel(f"{'test ' if held_out else ''}accuracy (%) [{report['report_accuracy']}]")
     ax.set_title(
         f"{report['space']} on {report['device']}: fronts after {budget} evaluations "
         f"(search sees {report['search_accuracy']})",
