@@ -126,6 +126,53 @@ def test_under_predicting_layer_model_the_next_candidate_is_taken(space):
     assert "not the supernet's top candidate" in text and "OVER" in text
 
 
+def test_a_second_measurement_over_the_limit_passes_the_choice_on(space):
+    """The first measurement of the top candidate was lucky: its confirmation fails."""
+    history = stage_history(space)
+    model = UnderPredictingModel(space)
+    target = Target(space, model, scale=1.0)  # first measurements: the layer model, exactly
+    top, second = history[-1], history[-2]
+    limit = top.latency_ms * 1.01  # both within the limit when first measured
+    ranked = ranked_candidates(history, space, limit)
+    confirmed = []
+
+    def confirm(archs):  # a fresh session: the top one now measures 20 % slower
+        confirmed.extend(archs)
+        return np.array([(1.2 if a == top.arch else 1.0) * parts_ms(space, a) for a in archs])
+
+    choice = choose_final(
+        ranked, space, model.latencies, target.latencies,
+        lambda: model.overhead.as_dict(), limit, k=3, confirm=confirm,
+    )  # fmt: skip
+    rows = choice["candidates"]
+    assert confirmed == [top.arch, second.arch]  # most accurate first, stop at the first that holds
+    assert rows[0]["confirm_failed"] and not rows[0]["within_limit"]
+    assert rows[0]["confirmed_ms"] == pytest.approx(1.2 * top.latency_ms)
+    assert rows[1]["within_limit"] and rows[1]["confirmed_ms"] <= limit
+    assert "confirmed_ms" not in rows[2]  # never needed
+    assert choice["chosen"]["arch"] == space.format(second.arch) and choice["chosen_rank"] == 1
+    text = "\n".join(final_lines({**choice, "latency_source": "x", "arch": "a",
+                                   "latency_ms": 1.0, "confirmed_latency_ms": 1.0,
+                                   "predicted_latency_ms": 1.0,
+                                   "scratch": {"test_accuracy": 1.0, "epochs": 1.0,
+                                               "seconds": 1.0}, "files": {}}, limit))  # fmt: skip
+    assert "(again: " in text and "again in a fresh session 1.000 ms" in text
+
+
+def test_every_confirmation_failing_is_a_miss_not_a_winner(space):
+    history = stage_history(space, 3)
+    model = UnderPredictingModel(space)
+    target = Target(space, model, scale=1.0)
+    limit = history[-1].latency_ms * 1.01
+    choice = choose_final(
+        ranked_candidates(history, space, limit), space, model.latencies, target.latencies,
+        lambda: model.overhead.as_dict(), limit, k=3, rounds=1,
+        confirm=lambda archs: np.full(len(archs), 2 * limit),
+    )  # fmt: skip
+    assert choice["chosen"] is None
+    assert all(r["confirm_failed"] for r in choice["candidates"])
+
+
 def test_second_round_uses_the_recalibrated_model(space):
     history = stage_history(space)
     model = UnderPredictingModel(space)

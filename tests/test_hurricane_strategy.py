@@ -123,6 +123,7 @@ def test_search_end_to_end_then_resume_after_a_kill(tmp_path, store):
     assert 1 <= len(candidates) <= 5 and all(c["measured_ms"] > 0 for c in candidates)
     assert final["chosen"]["arch"] == final["arch"] == candidates[0]["arch"]
     assert final["latency_ms"] == candidates[0]["measured_ms"]
+    assert 0 < final["confirmed_latency_ms"] == candidates[0]["confirmed_ms"]  # measured twice
     assert report["latency_label"] == "predicted by the layer model (onnxruntime)"
     winner_line = next(line for line in report["summary"] if line.startswith("winner "))
     assert final["arch"] in winner_line and "[bold]" not in winner_line  # JSON: plain text

@@ -33,6 +33,7 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +94,11 @@ class Hurricane(Strategy):
     accurate architectures the layer model puts within the limit, measured end
     to end before one is retrained), ``final_rounds`` (2: when none of a round
     meets the limit as measured, the recalibrated layer model proposes the next
-    ``final_candidates``), ``device`` (cpu; auto, cuda, cuda:N, mps: where the
+    ``final_candidates``), ``confirm`` (true: the candidate about to be kept is
+    measured a second time, in a fresh session that reads nothing from the
+    store, and kept only if that measurement meets the limit too; a noisy
+    first measurement cannot sneak a slow network under the limit),
+    ``device`` (cpu; auto, cuda, cuda:N, mps: where the
     supernet and the winner train), ``amp`` (true: float16 autocast on CUDA),
     ``channels_last`` (true), ``loader_workers`` (0: DataLoader workers).
     The evaluation budget (``--evals``, default 160) is split evenly between
@@ -129,6 +134,7 @@ class Hurricane(Strategy):
         threads: int | None = None,
         final_candidates: int = 5,
         final_rounds: int = 2,
+        confirm: bool = True,
         device: str = "cpu",
         amp: bool = True,
         channels_last: bool = True,
@@ -150,6 +156,7 @@ class Hurricane(Strategy):
             )
         self.t = int(t)
         self.final_candidates, self.final_rounds = int(final_candidates), int(final_rounds)
+        self.confirm = _flag(confirm)
         from hwnas.plugins.hurricane.supernet.device import check_device
 
         self.device = check_device(str(device))
@@ -509,6 +516,7 @@ class Hurricane(Strategy):
         final.update(
             arch=chosen["arch"],
             latency_ms=chosen["measured_ms"],
+            confirmed_latency_ms=chosen.get("confirmed_ms"),
             predicted_latency_ms=chosen["predicted_ms"],
             accuracy=chosen["accuracy"],
             scratch=scratch,
@@ -536,6 +544,7 @@ class Hurricane(Strategy):
             limit,
             self.final_candidates,
             self.final_rounds,
+            confirm=partial(confirm_whole, live, space) if self.confirm else None,
         )
         choice["overhead_before"] = before
         return choice
@@ -719,9 +728,12 @@ def final_lines(final: dict[str, Any], limit: float | None) -> list[str]:
     ]
     for i, row in enumerate(rows):
         mark = "ok  " if row["within_limit"] else "OVER"
+        again = (
+            f" (again: {row['confirmed_ms']:.3f} ms)" if row.get("confirmed_ms") is not None else ""
+        )
         lines.append(
             f"  {mark} #{i + 1} supernet {row['accuracy']:.2f}%: layer model "
-            f"{row['predicted_ms']:.3f} ms, measured {row['measured_ms']:.3f} ms, "
+            f"{row['predicted_ms']:.3f} ms, measured {row['measured_ms']:.3f} ms{again}, "
             f"recalibrated model {row.get('recalibrated_ms', float('nan')):.3f} ms"
         )
     chosen = final.get("chosen")
@@ -738,9 +750,11 @@ def final_lines(final: dict[str, Any], limit: float | None) -> list[str]:
             "missed the limit)"
         )
     scratch = final["scratch"]
+    confirmed = final.get("confirmed_latency_ms")
+    again = "" if confirmed is None else f", again in a fresh session {confirmed:.3f} ms"
     lines.append(
         f"[bold]winner[/bold] {final['arch']}\n"
-        f"  latency {final['latency_ms']:.3f} ms ({final['latency_source']}; layer model "
+        f"  latency {final['latency_ms']:.3f} ms{again} ({final['latency_source']}; layer model "
         f"{final['predicted_latency_ms']:.3f} ms; limit {limit_text} ms)\n"
         f"  test accuracy {scratch['test_accuracy']:.2f}% after {scratch['epochs']:.2g} "
         f"epoch(s) from scratch ({scratch['seconds']:.0f} s)\n  files: "
@@ -857,8 +871,14 @@ def choose_final(
     limit_ms: float,
     k: int = 5,
     rounds: int = 2,
+    confirm=None,
 ) -> dict[str, Any]:
     """Measure the ``k`` most accurate candidates end to end; keep the best within ``limit_ms``.
+
+    ``confirm(archs)``, when given, measures again in a fresh session: the
+    candidates of a round that met the limit are confirmed most accurate first
+    until one's second measurement meets it too (``confirmed_ms``); one that
+    fails is marked over (``within_limit`` false, ``confirm_failed``).
 
     ``ranked`` comes from :func:`ranked_candidates`; ``measure(archs)`` gives
     their measured latencies (ms) on the target, ``predict(archs)`` the layer
@@ -898,6 +918,8 @@ def choose_final(
                 }
             )
         overhead = recalibrate()
+        if confirm is not None:
+            _confirm_round(rows, space, confirm, limit_ms)
         if any(r["within_limit"] for r in rows):
             break
     if measured:
@@ -913,6 +935,41 @@ def choose_final(
         "rounds": done,
         "overhead": overhead,
     }
+
+
+def _confirm_round(rows: list[dict[str, Any]], space, confirm, limit_ms: float) -> None:
+    """Confirm this round's rows within the limit, most accurate first, until one holds."""
+    waiting = [r for r in rows if r["within_limit"] and "confirmed_ms" not in r]
+    for row in sorted(waiting, key=lambda r: -r["accuracy"]):
+        row["confirmed_ms"] = float(confirm([space.parse(row["arch"])])[0])
+        if row["confirmed_ms"] <= limit_ms:
+            return
+        row["within_limit"], row["confirm_failed"] = False, True
+
+
+def confirm_whole(live: dict[str, Any], space, archs) -> np.ndarray:
+    """``archs`` measured end to end again, in a fresh store (nothing read from the real one)."""
+    import tempfile
+
+    from hwnas.live_latency import measure_whole
+    from hwnas.store import LatencyStore
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ms = measure_whole(
+            live["target"],
+            live["options"],
+            space,
+            archs,
+            LatencyStore(Path(tmp) / "confirm.sqlite"),
+            show_progress=False,
+        )
+    missing = [a for a in archs if a not in ms]
+    if missing:
+        raise HwnasError(
+            f"the second measurement of {space.format(missing[0])} on {live['target']} failed",
+            "run again (the first measurements are kept), or -s confirm=false",
+        )
+    return np.array([ms[a] for a in archs], dtype=float)
 
 
 def export_winner_files(space, arch, workdir: Path, live: dict[str, Any]) -> dict[str, str]:
