@@ -189,10 +189,7 @@ def reference_search(evals: int, seeds: int) -> dict[str, Any]:
 def latency_and_accuracy(latency, accuracy, archs) -> tuple[np.ndarray, np.ndarray]:
     """Latency (ms) and search accuracy of ``archs``; one line when the device cannot answer."""
     try:
-        if hasattr(latency, "latencies"):
-            lat = np.asarray(latency.latencies(archs), dtype=float)
-        else:
-            lat = np.array([latency.latency(a).ms for a in archs], dtype=float)
+        lat = np.asarray(latency.latencies(archs), dtype=float)
     except HwnasError as exc:
         raise HwnasError(
             f"{latency.name} cannot answer every architecture of the space ({exc.message}): "
