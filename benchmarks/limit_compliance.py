@@ -11,9 +11,14 @@ met the limit; 1: none did, said loudly).
 
 The check passes when every run exits 0 and every returned winner's measured
 latency is within its limit. Each winner is then measured once more, into a
-fresh store (an independent second measurement, kept in the run's folder as
-``remeasured.json``), to show how far this machine's timing noise alone moves
-it; that column is reported, not part of the pass rule. Accuracy is not the
+fresh store in each of 3 new sessions (independent measurements, kept in the
+run's folder as ``remeasured.json``), to show how far this machine's timing
+noise alone moves it; those columns are reported, not part of the pass rule.
+
+Every finished row is also written to ``--out`` as soon as it is done, with
+the protocol it ran under; a later call with the same protocol reads those
+rows back instead of running them again, so the benchmark resumes on a new
+machine from the committed summary alone (the run folders are not kept). Accuracy is not the
 point here (the winners are trained from scratch for the default half epoch).
 
     python benchmarks/limit_compliance.py [--seeds 0 1 2 3 4] [--limits 15% 40%]
@@ -58,11 +63,32 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
-def run_one(args, limit: str, seed: int) -> dict[str, Any] | None:
-    """One main-job run (or the finished one found in its folder) -> its row.
+#: Bumped when the main job's final step changes what a row means (2: the
+#: winner is confirmed in 3 fresh sessions; the re-measurement takes 3 too).
+PROTOCOL_VERSION = 2
+REMEASURE_SESSIONS = 3
+
+
+def protocol(args) -> dict[str, Any]:
+    """What a finished row depends on: rows recorded under another protocol are run again."""
+    return {"version": PROTOCOL_VERSION, "target": args.target, "extra": list(args.extra)}
+
+
+def recorded_rows(args) -> dict[tuple[str, int], dict[str, Any]]:
+    """Rows of ``--out`` finished under this protocol, by (limit, seed)."""
+    if not args.out.is_file():
+        return {}
+    rows = json.loads(args.out.read_text()).get("rows", [])
+    return {(r["limit"], r["seed"]): r for r in rows if r.get("protocol") == protocol(args)}
+
+
+def run_one(args, limit: str, seed: int, recorded) -> dict[str, Any] | None:
+    """One main-job run (or the finished one in ``recorded`` or its folder) -> its row.
 
     None with ``--report-only`` when the run is not finished.
     """
+    if (limit, seed) in recorded:
+        return recorded[(limit, seed)]
     folder = args.workdir / f"{limit.replace('%', 'pct')}-seed{seed}"
     result_file = folder / "result.json"
     status_file = folder / "exit_status"
@@ -81,6 +107,7 @@ def run_one(args, limit: str, seed: int) -> dict[str, Any] | None:
         status_file.write_text(f"{done.returncode} {time.perf_counter() - started:.1f}\n")
     code, seconds = status_file.read_text().split()
     row: dict[str, Any] = {"limit": limit, "seed": seed, "exit": int(code)}
+    row["protocol"] = protocol(args)
     row["seconds"] = float(seconds)
     if not result_file.is_file():
         return row
@@ -100,15 +127,21 @@ def run_one(args, limit: str, seed: int) -> dict[str, Any] | None:
     row["within"] = (
         row["winner_measured_ms"] is not None and row["winner_measured_ms"] <= row["limit_ms"]
     )
+    row["confirmed_ms"] = final.get("confirmed_latency_ms")
     if final.get("arch") and not args.report_only:
-        row["remeasured_ms"] = remeasure(folder, result, final["arch"])
+        row["remeasured_sessions_ms"] = remeasure(folder, result, final["arch"])
     elif (folder / "remeasured.json").is_file():
-        row["remeasured_ms"] = json.loads((folder / "remeasured.json").read_text())["ms"]
+        row["remeasured_sessions_ms"] = json.loads((folder / "remeasured.json").read_text())["ms"]
+    sessions = [ms for ms in row.get("remeasured_sessions_ms") or [] if ms is not None]
+    row["remeasured_ms"] = max(sessions) if sessions else None
     return row
 
 
-def remeasure(folder: Path, result: dict[str, Any], arch_text: str) -> float | None:
-    """The winner measured again end to end into a fresh store (kept in remeasured.json)."""
+def remeasure(folder: Path, result: dict[str, Any], arch_text: str) -> list[float | None]:
+    """The winner measured again end to end, a fresh store in each of 3 new sessions.
+
+    Kept in the run's remeasured.json.
+    """
     kept = folder / "remeasured.json"
     if kept.is_file():
         return json.loads(kept.read_text())["ms"]
@@ -120,18 +153,21 @@ def remeasure(folder: Path, result: dict[str, Any], arch_text: str) -> float | N
     options = {k: v for k, v in generated["space_options"].items() if v is not None}
     space = get_plugin_manager().create("space", generated["space"], **options)
     arch = space.parse(arch_text)
-    with tempfile.TemporaryDirectory() as tmp:
-        store = LatencyStore(Path(tmp) / "fresh.sqlite")
-        ms = measure_whole(result["target"], {}, space, [arch], store, show_progress=False)
-    value = ms.get(arch)
-    kept.write_text(json.dumps({"ms": value, "loadavg": load_average()}) + "\n")
-    return value
+    values = []
+    for _ in range(REMEASURE_SESSIONS):
+        with tempfile.TemporaryDirectory() as tmp:
+            store = LatencyStore(Path(tmp) / "fresh.sqlite")
+            ms = measure_whole(result["target"], {}, space, [arch], store, show_progress=False)
+        values.append(ms.get(arch))
+    kept.write_text(json.dumps({"ms": values, "loadavg": load_average()}) + "\n")
+    return values
 
 
 def print_rows(rows: list[dict[str, Any]]) -> None:
     table = Table(
         "limit", "seed", "limit ms", "winner measured ms", "layer model ms",
-        "measured", "over", "pick", "within", "exit", "again ms", "test acc %", "s",
+        "measured", "over", "pick", "within", "exit", "confirmed ms", "again ms (3 sessions)",
+        "test acc %", "s",
         box=box.SIMPLE, title="main job: winner's end-to-end latency vs the limit",
     )  # fmt: skip
     for r in rows:
@@ -146,7 +182,8 @@ def print_rows(rows: list[dict[str, Any]]) -> None:
             str(r.get("chosen_rank", "-")),
             "yes" if r.get("within") else "NO",
             str(r["exit"]),
-            _ms(r.get("remeasured_ms")),
+            _ms(r.get("confirmed_ms")),
+            " ".join(_ms(ms) for ms in r.get("remeasured_sessions_ms") or [None]),
             f"{r['test_accuracy']:.2f}" if r.get("test_accuracy") is not None else "-",
             f"{r['seconds']:.0f}",
         )
@@ -161,20 +198,27 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     args.workdir.mkdir(parents=True, exist_ok=True)
     before = load_average()
-    rows = [run_one(args, limit, seed) for limit in args.limits for seed in args.seeds]
+    recorded = recorded_rows(args)
+    rows = []
+    for limit in args.limits:
+        for seed in args.seeds:
+            rows.append(run_one(args, limit, seed, recorded))
+            if rows[-1] is not None:
+                recorded[(limit, seed)] = rows[-1]
+                write_summary(args.out, {"rows": list(recorded.values()), "partial": True})
     missing = sum(r is None for r in rows)
     rows = [r for r in rows if r is not None]
     after = load_average()
     print_rows(rows)
-    passed = all(r["exit"] == 0 and r.get("within") for r in rows)
+    passed = bool(rows) and all(r["exit"] == 0 and r.get("within") for r in rows)
     print(f"load average (1/5/15 min) before {before}, after {after}")
     again = [r for r in rows if r.get("remeasured_ms") is not None]
     if again:
         within = sum(r["remeasured_ms"] <= r["limit_ms"] for r in again)
         moved = np.median([abs(r["remeasured_ms"] / r["winner_measured_ms"] - 1) for r in again])
         print(
-            f"measured again into a fresh store: {within}/{len(again)} within the limit; "
-            f"|again - first| / first: median {moved:.1%}"
+            f"measured again, slowest of {REMEASURE_SESSIONS} fresh sessions: {within}/"
+            f"{len(again)} within the limit; |again - first| / first: median {moved:.1%}"
         )
     print(
         f"{sum(bool(r.get('within')) for r in rows)}/{len(rows)} winners within the limit "
@@ -190,9 +234,13 @@ def main(argv=None) -> int:
         "loadavg_after": after,
         "passed": passed,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(jsonable(summary), indent=2) + "\n")
+    write_summary(args.out, summary)
     return 0 if passed else 1
+
+
+def write_summary(path: Path, summary: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(jsonable(summary), indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -153,10 +153,31 @@ def test_a_second_measurement_over_the_limit_passes_the_choice_on(space):
     assert choice["chosen"]["arch"] == space.format(second.arch) and choice["chosen_rank"] == 1
     text = "\n".join(final_lines({**choice, "latency_source": "x", "arch": "a",
                                    "latency_ms": 1.0, "confirmed_latency_ms": 1.0,
-                                   "predicted_latency_ms": 1.0,
+                                   "confirm_sessions": 3, "predicted_latency_ms": 1.0,
                                    "scratch": {"test_accuracy": 1.0, "epochs": 1.0,
                                                "seconds": 1.0}, "files": {}}, limit))  # fmt: skip
-    assert "(again: " in text and "again in a fresh session 1.000 ms" in text
+    assert "(again, slowest session: " in text and "slowest of 3 fresh sessions 1.000 ms" in text
+
+
+def test_confirmation_keeps_the_slowest_of_its_fresh_sessions(space, monkeypatch):
+    """A host whose sessions land on different speeds is judged by its slow one."""
+    import hwnas.live_latency
+    from hwnas.plugins.hurricane.strategy import confirm_whole
+
+    archs = [h.arch for h in stage_history(space, 2)]
+    speeds = iter([1.0, 1.5, 0.7])  # one factor per fresh session
+    stores = []
+
+    def measure_whole(target, options, space_, asked, store, show_progress):
+        stores.append(store.path)
+        factor = next(speeds)
+        return {a: factor * parts_ms(space, a) for a in asked}
+
+    monkeypatch.setattr(hwnas.live_latency, "measure_whole", measure_whole)
+    live = {"target": "onnxruntime", "options": {}}
+    worst = confirm_whole(live, space, archs, sessions=3)
+    assert worst == pytest.approx([1.5 * parts_ms(space, a) for a in archs])
+    assert len(set(stores)) == 3  # a fresh store each time
 
 
 def test_every_confirmation_failing_is_a_miss_not_a_winner(space):
