@@ -21,6 +21,7 @@ from hwnas.plugins.hurricane.strategy import (
     choose_final,
     final_lines,
     ranked_candidates,
+    safety_factor,
 )
 from hwnas.predict.model import Overhead, fit_overhead
 from hwnas.problem import Evaluation
@@ -214,6 +215,29 @@ def test_second_round_uses_the_recalibrated_model(space):
     # skips those the recalibrated model now puts over the limit and measures archs 2 and 1.
     assert rounds == [1, 1, 2, 2]
     assert choice["chosen"]["accuracy"] == history[2].accuracy
+
+
+def test_later_rounds_leave_room_for_the_recalibrations_error(space):
+    """Round 2 skips candidates the model puts within the limit by less than its own error."""
+    history = stage_history(space)
+    parts = {h.arch: parts_ms(space, h.arch) for h in history}
+    limit = parts[history[5].arch] * 1.001  # archs 0..5 within by the model, 6..7 over
+    measured = []
+
+    def measure(archs):  # round 1's two are over; everything after that meets the limit
+        measured.append(list(archs))
+        return np.array([(1.5 if len(measured) == 1 else 0.9) * parts[a] for a in archs])
+
+    choice = choose_final(
+        ranked_candidates(history, space, limit), space,
+        lambda archs: np.array([parts[a] for a in archs]), measure,
+        lambda: {"kind": "none", "loo_error": 0.1}, limit, k=2, rounds=2,
+    )  # fmt: skip
+    second = [r for r in choice["candidates"] if r["round"] == 2]
+    assert second and all(parts[space.parse(r["arch"])] * np.exp(0.1) <= limit for r in second)
+    skipped = [a for a in parts if parts[a] <= limit < parts[a] * np.exp(0.1)]
+    assert skipped and not {space.format(a) for a in skipped} & {r["arch"] for r in second}
+    assert safety_factor(None) == 1.0 and safety_factor({"loo_error": None}) == 1.0
 
 
 class TableAccuracy(AccuracySource):

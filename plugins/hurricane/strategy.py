@@ -92,7 +92,7 @@ class Hurricane(Strategy):
     ``threads`` (torch intra-op threads; default and upper bound: the CPUs
     this process may use, :func:`hwnas.cpus.available_cpus`), ``final_candidates`` (5: the most
     accurate architectures the layer model puts within the limit, measured end
-    to end before one is retrained), ``final_rounds`` (2: when none of a round
+    to end before one is retrained), ``final_rounds`` (3: when none of a round
     meets the limit as measured, the recalibrated layer model proposes the next
     ``final_candidates``), ``confirm`` (true: the candidate about to be kept is
     measured again in ``confirm_sessions`` = 3 fresh sessions that read nothing
@@ -134,7 +134,7 @@ class Hurricane(Strategy):
         bn_images: int = 128,
         threads: int | None = None,
         final_candidates: int = 5,
-        final_rounds: int = 2,
+        final_rounds: int = 3,
         confirm: bool = True,
         confirm_sessions: int = 3,
         device: str = "cpu",
@@ -902,8 +902,9 @@ def choose_final(
     model's, and ``recalibrate()`` refits the layer model's overhead on every
     whole network measured so far (returning the overhead as a dict). When no
     candidate of a round meets the limit as measured, the next round measures
-    the next ``k`` that the recalibrated layer model still puts within it (up
-    to ``rounds``). Returns ``candidates`` (one row per measured architecture:
+    the next ``k`` that the recalibrated layer model still puts within it with
+    room for its own leave-one-out error (:func:`safety_factor`; up to
+    ``rounds``). Returns ``candidates`` (one row per measured architecture:
     arch, accuracy, predicted_ms, measured_ms, recalibrated_ms, round,
     within_limit), ``chosen`` (the most accurate row within the limit; None if
     none is), ``chosen_rank`` (its place in ``ranked``; 0 = the supernet's top
@@ -916,7 +917,7 @@ def choose_final(
     for number in range(1, rounds + 1):
         pool = [c for c in ranked if c["arch"] not in measured]
         if number > 1 and pool:
-            now = predict([c["arch"] for c in pool])
+            now = predict([c["arch"] for c in pool]) * safety_factor(overhead)
             pool = [c for c, ms in zip(pool, now, strict=True) if ms <= limit_ms]
         batch = pool[:k]
         if not batch:
@@ -952,6 +953,18 @@ def choose_final(
         "rounds": done,
         "overhead": overhead,
     }
+
+
+def safety_factor(overhead: dict[str, Any] | None) -> float:
+    """How much a recalibrated prediction is inflated before it is held against the limit.
+
+    ``exp(loo_error)``: the recalibration's mean leave-one-out |log error| over
+    the whole networks measured so far. Candidates just under the limit by the
+    model were just over it when measured in the round before; the next round
+    asks for room of one typical error.
+    """
+    error = (overhead or {}).get("loo_error")
+    return float(np.exp(error)) if error is not None and np.isfinite(error) else 1.0
 
 
 def _confirm_round(rows: list[dict[str, Any]], space, confirm, limit_ms: float) -> None:
