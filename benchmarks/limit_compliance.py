@@ -201,8 +201,8 @@ def main(argv=None) -> int:
     before = load_average()
     recorded = recorded_rows(args)
     rows = []
-    for limit in args.limits:
-        for seed in args.seeds:
+    for seed in args.seeds:  # seed-major: a partial run covers every limit
+        for limit in args.limits:
             rows.append(run_one(args, limit, seed, recorded))
             if rows[-1] is not None:
                 recorded[(limit, seed)] = rows[-1]
