@@ -20,6 +20,7 @@ from hwnas.plugins.hurricane.strategy import (
     Hurricane,
     choose_final,
     final_lines,
+    near_limit_picks,
     ranked_candidates,
     safety_factor,
 )
@@ -238,6 +239,24 @@ def test_later_rounds_leave_room_for_the_recalibrations_error(space):
     skipped = [a for a in parts if parts[a] <= limit < parts[a] * np.exp(0.1)]
     assert skipped and not {space.format(a) for a in skipped} & {r["arch"] for r in second}
     assert safety_factor(None) == 1.0 and safety_factor({"loo_error": None}) == 1.0
+
+
+def test_limit_calibration_picks_distinct_networks_just_under_the_limit(space):
+    rng = np.random.default_rng(0)
+    pool = [space.sample(rng) for _ in range(400)]
+    pool += pool[:50]  # repeats are measured once
+    ms = np.array([parts_ms(space, a) for a in pool])
+    limit = float(np.quantile(ms, 0.6))
+    picks = near_limit_picks(pool, ms, limit, 5)
+    got = np.array([parts_ms(space, a) for a in picks])
+    assert len({a.choices for a in picks}) == 5
+    assert np.all(got <= limit) and np.all(got >= 0.85 * limit)
+    assert got.max() - got.min() > 0.5 * (limit - max(0.85 * limit, ms.min()))  # spread out
+    # A band too thin: the slowest within the limit instead.
+    fastest = float(ms.min())
+    few = near_limit_picks(pool, ms, fastest * 1.0001, 3)
+    assert [parts_ms(space, a) for a in few] == [fastest] * len(few) and 1 <= len(few) <= 3
+    assert near_limit_picks(pool, ms, fastest / 2, 3) == []
 
 
 class TableAccuracy(AccuracySource):

@@ -84,6 +84,9 @@ class Hurricane(Strategy):
     stage), ``alpha`` (0.5), ``p`` (4), ``explore_layers`` (4), ``generated``
     (a saved space instead of generating), ``measure`` (layer workloads to
     measure, rest predicted; None = all), ``calibrate`` (5 whole networks),
+    ``limit_calibration`` (5: whole networks the layer model puts just under
+    the limit, measured end to end before the search so that the overhead is
+    refitted where the search will operate; 0 = off),
     ``data_dir`` (images; default Fashion-MNIST), ``chunk_steps`` (50),
     ``max_steps`` (300 per stage), ``min_delta`` (1.0 point; stop when the
     panel's best has not grown by it for ``patience`` = 2 chunks), ``panel`` (6),
@@ -119,6 +122,7 @@ class Hurricane(Strategy):
         generated: str | None = None,
         measure: int | None = None,
         calibrate: int = 5,
+        limit_calibration: int = 5,
         data_dir: str | None = None,
         workdir: str | None = None,
         chunk_steps: int = 50,
@@ -179,6 +183,12 @@ class Hurricane(Strategy):
         self.generated_path = generated
         self.measure = None if measure is None else int(measure)
         self.calibrate = int(calibrate)
+        if int(limit_calibration) < 0:
+            raise HwnasError(
+                f"hurricane: limit_calibration must be >= 0, got {limit_calibration}",
+                "e.g. -s limit_calibration=5 (0 = off)",
+            )
+        self.limit_calibration = int(limit_calibration)
         self.data_dir = data_dir
         self.workdir = Path(workdir) if workdir else None
         self.chunk_steps, self.max_steps = int(chunk_steps), int(max_steps)
@@ -241,6 +251,9 @@ class Hurricane(Strategy):
         gspace = generated.space()
         if problem.latency_limit_share is not None:
             self._extra["latency_limit"] = resolve_share(problem, layer_model, gspace)
+        self._extra["limit_calibration"] = self._calibrate_near_limit(
+            problem, live, layer_model, gspace
+        )
         winner = feasible_start(generated, layer_model, problem.latency_limit_ms, self.t)
         self._extra["a_win0"] = list(generated.initial_winner())
         self._extra["a_win0_used"] = list(winner)
@@ -261,6 +274,38 @@ class Hurricane(Strategy):
         self._extra["supernet_steps"] = sum(r.steps for r in reports)
         self._extra["supernet_seconds"] = sum(r.train_seconds for r in reports)
         self._final(problem, live, train, test, workdir)
+
+    def _calibrate_near_limit(self, problem, live, model, gspace) -> dict[str, Any] | None:
+        """Measure networks just under the limit end to end; refit the overhead on every one.
+
+        The calibration networks of space generation spread over the whole
+        latency range; the search and its final candidates sit just under the
+        limit, where a small bias of the layer model decides whether the winner
+        meets it. Returns what was measured and the overhead before and after.
+        """
+        if not self.limit_calibration:
+            return None
+        limit = problem.latency_limit_ms
+        rng = np.random.default_rng(problem.seed)
+        pool = [gspace.sample(rng) for _ in range(NEAR_LIMIT_POOL)]
+        picks = near_limit_picks(pool, model.latencies(pool), limit, self.limit_calibration)
+        if not picks:
+            return None
+        full = problem.space.full()
+        archs = [full.architecture(a.choices) for a in picks]
+        before = model.overhead.as_dict()
+        predicted = np.asarray(model.latencies(archs), dtype=float)
+        measured = np.asarray(live["model"].latencies(archs), dtype=float)
+        whole = model.stored_whole_archs()
+        model.calibrate(list(whole), list(whole.values()))
+        return {
+            "archs": [full.format(a) for a in archs],
+            "predicted_ms": predicted.tolist(),
+            "measured_ms": measured.tolist(),
+            "overhead_before": before,
+            "overhead": model.overhead.as_dict(),
+            "whole_networks": len(whole),
+        }
 
     def _space(self, problem: Problem, live: dict[str, Any], workdir: Path):
         from hwnas.plugins.hurricane.space_generation import GeneratedSpace, build_generated_space
@@ -700,6 +745,15 @@ class Hurricane(Strategy):
             if relative
             else []
         )
+        near = extra.get("limit_calibration")
+        if near:
+            lines.append(
+                f"limit calibration: {len(near['archs'])} networks just under the limit measured "
+                f"end to end (layer model {np.mean(near['predicted_ms']):.3f} ms, measured "
+                f"{np.mean(near['measured_ms']):.3f} ms on average); overhead "
+                f"{near['overhead_before']['kind']} -> {near['overhead']['kind']}, refitted on "
+                f"{near['whole_networks']} whole networks"
+            )
         lines += [
             f"stage {stage['stage']}: searched layers {stage['searched_layers'][0]}-"
             f"{stage['searched_layers'][-1]}, supernet {stage['steps']} steps "
@@ -852,6 +906,29 @@ def stage_seeds(model, stage_problem: Problem, winner: Sequence[str]) -> list:
     if limit is None or float(np.asarray(model.latencies([carried]))[0]) <= limit:
         return [carried]
     return [carried, fastest_architecture(model, stage_problem.space)]
+
+
+NEAR_LIMIT_POOL = 2000
+
+
+def near_limit_picks(pool: Sequence, predicted_ms, limit_ms: float, k: int) -> list:
+    """``k`` distinct architectures of ``pool`` the model puts just under ``limit_ms``.
+
+    Those within 15 % below the limit, spread evenly over that band by
+    predicted latency; when fewer than ``k`` are, the ``k`` slowest within the
+    limit.
+    """
+    predicted = np.asarray(predicted_ms, dtype=float)
+    unique: dict[Any, tuple[Any, float]] = {}
+    for arch, ms in zip(pool, predicted, strict=True):
+        if ms <= limit_ms:
+            unique.setdefault(arch.choices, (arch, float(ms)))
+    within = sorted(unique.values(), key=lambda pair: pair[1])
+    band = [pair for pair in within if pair[1] >= 0.85 * limit_ms]
+    if len(band) < k:
+        return [arch for arch, _ in within[-k:]] if k else []
+    spots = np.linspace(0, len(band) - 1, k).round().astype(int)
+    return [band[i][0] for i in spots]
 
 
 def ranked_candidates(
