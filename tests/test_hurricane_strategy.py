@@ -114,6 +114,9 @@ def test_search_end_to_end_then_resume_after_a_kill(tmp_path, store):
     assert s1["winner"][:8] == extra["a_win0_used"][:8]
     assert s2["winner"][8:] == s1["winner"][8:]
     assert report["evaluations"] == 8 and s1["evaluations"] + s2["evaluations"] == 8
+    near = extra["limit_calibration"]  # here every network is under the limit: the slowest 5
+    assert len(set(near["archs"])) == 5 and all(ms > 0 for ms in near["measured_ms"])
+    assert any(line.startswith("limit calibration: 5 networks") for line in report["summary"])
     final = extra["final"]
     assert final["arch"] == ",".join(s2["winner"])
     assert "measured end to end on onnxruntime" in final["latency_source"]
