@@ -32,7 +32,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -147,20 +146,17 @@ def remeasure(folder: Path, result: dict[str, Any], arch_text: str) -> list[floa
     kept = folder / "remeasured.json"
     if kept.is_file():
         return json.loads(kept.read_text())["ms"]
-    from hwnas.live_latency import measure_whole
     from hwnas.manager import get_plugin_manager
-    from hwnas.store import LatencyStore
+    from hwnas.plugins.hurricane.strategy import measure_in_fresh_session
 
     generated = json.loads((folder / "space.json").read_text())
     options = {k: v for k, v in generated["space_options"].items() if v is not None}
     space = get_plugin_manager().create("space", generated["space"], **options)
     arch = space.parse(arch_text)
-    values = []
-    for _ in range(REMEASURE_SESSIONS):
-        with tempfile.TemporaryDirectory() as tmp:
-            store = LatencyStore(Path(tmp) / "fresh.sqlite")
-            ms = measure_whole(result["target"], {}, space, [arch], store, show_progress=False)
-        values.append(ms.get(arch))
+    values = [
+        measure_in_fresh_session(result["target"], {}, space, [arch]).get(arch)
+        for _ in range(REMEASURE_SESSIONS)
+    ]
     kept.write_text(json.dumps({"ms": values, "loadavg": load_average()}) + "\n")
     return values
 

@@ -1061,22 +1061,9 @@ def confirm_whole(live: dict[str, Any], space, archs, sessions: int = 1) -> np.n
     from the real one), so a host whose sessions land on different speeds is
     judged by its slow one.
     """
-    import tempfile
-
-    from hwnas.live_latency import measure_whole
-    from hwnas.store import LatencyStore
-
     worst = np.zeros(len(archs))
     for _ in range(sessions):
-        with tempfile.TemporaryDirectory() as tmp:
-            ms = measure_whole(
-                live["target"],
-                live["options"],
-                space,
-                archs,
-                LatencyStore(Path(tmp) / "confirm.sqlite"),
-                show_progress=False,
-            )
+        ms = measure_in_fresh_session(live["target"], live["options"], space, archs)
         missing = [a for a in archs if a not in ms]
         if missing:
             raise HwnasError(
@@ -1085,6 +1072,18 @@ def confirm_whole(live: dict[str, Any], space, archs, sessions: int = 1) -> np.n
             )
         worst = np.maximum(worst, [ms[a] for a in archs])
     return worst
+
+
+def measure_in_fresh_session(target: str, options: dict[str, Any], space, archs) -> dict:
+    """End-to-end latency (ms) of ``archs`` in a new worker, into a temporary empty store."""
+    import tempfile
+
+    from hwnas.live_latency import measure_whole
+    from hwnas.store import LatencyStore
+
+    with tempfile.TemporaryDirectory() as tmp:
+        store = LatencyStore(Path(tmp) / "fresh.sqlite")
+        return measure_whole(target, options, space, list(archs), store, show_progress=False)
 
 
 def export_winner_files(space, arch, workdir: Path, live: dict[str, Any]) -> dict[str, str]:
