@@ -96,16 +96,30 @@ def test_srcc_estimate_intervals():
 
 
 def test_spread_sampling_covers_the_latency_range():
-    ms = np.arange(1000, dtype=float)[::-1]
+    ms = np.exp(np.linspace(0.0, 3.0, 1000))[::-1]
     picks = select_samples(ms, 10, np.random.default_rng(0), "spread")
     assert len(set(picks.tolist())) == 10
-    values = np.sort(ms[picks])
-    edges = np.linspace(0, 1000, 11)
-    assert all(lo <= v < hi for v, lo, hi in zip(values, edges[:-1], edges[1:], strict=True))
+    values = np.sort(np.log(ms[picks]))
+    assert values[0] < 0.3 and values[-1] > 2.7  # both ends of the range
+    assert np.diff(values).max() < 2 * 3.0 / 10  # no large hole
+    again = select_samples(ms, 10, np.random.default_rng(0), "spread")
+    assert picks.tolist() == again.tolist()  # seeded by the caller's generator
     uniform = select_samples(ms, 10, np.random.default_rng(0), "uniform")
     assert len(set(uniform.tolist())) == 10
     with pytest.raises(HwnasError):
         select_samples(ms, 1001, np.random.default_rng(0))
+
+
+def test_spread_sampling_follows_the_proxies_main_direction():
+    rng = np.random.default_rng(1)
+    speed = rng.uniform(0.0, 2.0, 500)  # what the proxies share
+    proxies = np.exp(np.column_stack([speed + 0.05 * rng.normal(size=500) for _ in range(4)]))
+    picks = select_samples(proxies, 8, np.random.default_rng(0), "spread")
+    values = np.sort(speed[picks])
+    assert len(set(picks.tolist())) == 8
+    assert values[0] < 0.3 and values[-1] > 1.7
+    tiny = select_samples(np.ones((5, 3)), 5, np.random.default_rng(0), "spread")
+    assert sorted(tiny.tolist()) == [0, 1, 2, 3, 4]  # distinct even when all tie
 
 
 def test_adaptation_raises_srcc_on_a_weak_pair(nb201):
