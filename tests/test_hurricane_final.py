@@ -463,3 +463,43 @@ def test_a_relative_limit_resolves_on_the_space_range(space):
     assert resolved["limit_ms"] == problem.latency_limit_ms
     lines = Hurricane().summary(type("Result", (), {"extra": {"latency_limit": resolved}})())
     assert lines[0].startswith("latency limit 25% of the generated space's range")
+
+
+class ScaledTableModel(TableModel):
+    """A :class:`TableModel` whose overhead the calibration can rescale."""
+
+    scale = 1.0
+
+    def latencies(self, archs):
+        return self.scale * super().latencies(archs)
+
+
+def test_a_relative_limit_is_resolved_again_after_the_limit_calibration(space):
+    from hwnas.plugins.hurricane.strategy import resolve_limit
+    from hwnas.problem import Problem
+
+    model = ScaledTableModel(space)
+    seen = []
+
+    def calibrate():  # the networks near the limit measured 20 % over the model
+        seen.append(problem.latency_limit_ms)
+        model.scale = 1.2
+        return {"archs": ["a"], "overhead": {"kind": "ratio"}}
+
+    problem = Problem(space, model, None, budget=1, latency_limit_share=0.25)
+    relative, calibration = resolve_limit(problem, model, space, calibrate)
+    first = relative["before_calibration"]
+    assert seen == [first["limit_ms"]]  # calibrated near the first resolution
+    assert calibration["overhead"]["kind"] == "ratio"
+    assert relative["limit_ms"] == pytest.approx(1.2 * first["limit_ms"])
+    assert problem.latency_limit_ms == relative["limit_ms"]
+    line = Hurricane().summary(type("Result", (), {"extra": {"latency_limit": relative}})())[0]
+    assert line.endswith(f"(before the limit calibration: {first['limit_ms']:.3f} ms)")
+
+    model.scale = 1.0  # an absolute limit stays as given; no calibration, no second resolution
+    problem = Problem(space, model, None, budget=1, latency_limit_ms=0.3)
+    assert resolve_limit(problem, model, space, calibrate) == (None, calibration)
+    assert problem.latency_limit_ms == 0.3
+    problem = Problem(space, model, None, budget=1, latency_limit_share=0.25)
+    relative, calibration = resolve_limit(problem, model, space, lambda: None)
+    assert calibration is None and "before_calibration" not in relative

@@ -31,7 +31,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -86,7 +86,8 @@ class Hurricane(Strategy):
     measure, rest predicted; None = all), ``calibrate`` (5 whole networks),
     ``limit_calibration`` (5: whole networks the layer model puts just under
     the limit, measured end to end before the search so that the overhead is
-    refitted where the search will operate; 0 = off),
+    refitted where the search will operate; a relative limit, ``N%``, is then
+    resolved again with the refitted overhead; 0 = off),
     ``data_dir`` (images; default Fashion-MNIST), ``chunk_steps`` (50),
     ``max_steps`` (300 per stage), ``min_delta`` (1.0 point; stop when the
     panel's best has not grown by it for ``patience`` = 2 chunks), ``panel`` (6),
@@ -249,11 +250,15 @@ class Hurricane(Strategy):
             "notes": {k: v for k, v in generated.notes.items() if k != "latency_model"},
         }
         gspace = generated.space()
-        if problem.latency_limit_share is not None:
-            self._extra["latency_limit"] = resolve_share(problem, layer_model, gspace)
-        self._extra["limit_calibration"] = self._calibrate_near_limit(
-            problem, live, layer_model, gspace
+        relative, calibration = resolve_limit(
+            problem,
+            layer_model,
+            gspace,
+            lambda: self._calibrate_near_limit(problem, live, layer_model, gspace),
         )
+        if relative:
+            self._extra["latency_limit"] = relative
+        self._extra["limit_calibration"] = calibration
         winner = feasible_start(generated, layer_model, problem.latency_limit_ms, self.t)
         self._extra["a_win0"] = list(generated.initial_winner())
         self._extra["a_win0_used"] = list(winner)
@@ -741,6 +746,11 @@ class Hurricane(Strategy):
                 f"latency limit {100 * relative['share']:g}% of the generated space's range "
                 f"({relative['fastest_ms']:.3f}-{relative['slowest_ms']:.3f} ms, layer model): "
                 f"{relative['limit_ms']:.3f} ms"
+                + (
+                    f" (before the limit calibration: {first['limit_ms']:.3f} ms)"
+                    if (first := relative.get("before_calibration"))
+                    else ""
+                )
             ]
             if relative
             else []
@@ -845,6 +855,28 @@ def live_target(problem: Problem) -> dict[str, Any]:
             "pass a live target such as --target onnxruntime (see 'hwnas targets')",
         )
     return {"target": model.target, "options": model.options, "store": model.store, "model": model}
+
+
+def resolve_limit(
+    problem: Problem, model, space, calibrate: Callable[[], dict[str, Any] | None]
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """Resolve a relative limit, ``calibrate`` near it, then resolve it again.
+
+    The calibration refits the layer model's overhead on networks measured
+    just under the limit; a share (``N%``) means a place in the range the
+    target actually has, so it is resolved again with the refitted model (the
+    first resolution is kept as ``before_calibration``). An absolute limit
+    stays as given. Returns (the relative limit's resolution or ``None``,
+    what ``calibrate`` returned).
+    """
+    relative = None
+    if problem.latency_limit_share is not None:
+        relative = resolve_share(problem, model, space)
+    calibration = calibrate()
+    if relative and calibration:
+        first, relative = relative, resolve_share(problem, model, space)
+        relative["before_calibration"] = first
+    return relative, calibration
 
 
 def resolve_share(problem: Problem, model, space) -> dict[str, Any]:
