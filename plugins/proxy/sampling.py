@@ -34,6 +34,7 @@ import numpy as np
 from scipy.cluster.vq import kmeans2
 
 from hwnas.errors import HwnasError
+from hwnas.plugins.proxy.fewshot import Components
 
 SAMPLING = ("spread", "uniform")
 
@@ -45,15 +46,12 @@ def proxy_score(proxy_ms: np.ndarray) -> np.ndarray:
     Several: the first principal component of the standardised log latencies,
     signed so that slower architectures score higher.
     """
-    logs = np.log(np.maximum(np.asarray(proxy_ms, dtype=float), 1e-12))
-    if logs.ndim == 1 or logs.shape[1] == 1:
-        return logs.reshape(len(logs))
-    sd = logs.std(axis=0)
-    sd[sd == 0] = 1.0
-    z = (logs - logs.mean(axis=0)) / sd
-    _, _, vt = np.linalg.svd(z, full_matrices=False)
-    axis = vt[0] if vt[0].sum() >= 0 else -vt[0]
-    return z @ axis
+    ms = np.asarray(proxy_ms, dtype=float)
+    if ms.ndim == 1 or ms.shape[1] == 1:
+        return np.log(np.maximum(ms.reshape(len(ms)), 1e-12))
+    components = Components.of(ms, 1)
+    sign = 1.0 if components.basis.sum() >= 0 else -1.0
+    return sign * components.scores(ms, 1)[:, 0]
 
 
 def select_samples(
