@@ -13,6 +13,23 @@ B. **Two-stage vs one-stage**: the ``hurricane`` strategy with t = 8 and t = 0
 C. **Generated vs hand-designed space**: t = 8 on a fixed space with
    MB_k3_e3, MB_k3_e6, MB_k5_e3, MB_k5_e6 in every layer (ProxylessNAS-like),
    same latency limit: the winner's measured latency and test accuracy.
+D. **Spaces at equal latency** (``--parts equal``): on each of
+   ``--equal-targets`` (default onnxruntime and openvino), every space of
+   :data:`SPACE_VARIANTS` is built from that target's full layer table (every
+   cell measured): generated with alpha 0 / 0.25 / 0.5 / 1, alpha 0.5 without
+   the capacity-aware exploring op, FLOPs in place of latency in the score
+   (hardware-agnostic), the hand-designed space and the full 32-op space. One
+   absolute latency limit per target, the same for every space: the
+   ``--equal-quantile`` (0.5) of 500 random architectures of each space,
+   pooled (layer model), raised to 1.1 x the slowest space's fastest
+   architecture so that every space has room under it. Each (target, space,
+   seed) runs the two-stage search and trains its winner from scratch for
+   ``--equal-epochs`` (default 5) epochs; the table gives the mean test
+   accuracy with a 95 % t interval over seeds, the winners' measured latency
+   and how many met the limit. A space whose fastest architecture is over the
+   limit is reported, not run. Rows are saved one by one and skipped when
+   present, so ``--hours H`` runs a slice (no new row starts after H hours)
+   and the next call goes on.
 
 Runs are resumable: each keeps its folder under ``--workdir``; measurements
 live in ``--store``. Run alone (timings are wall-clock on a shared machine).
@@ -58,6 +75,15 @@ def parse_args(argv):
     parser.add_argument("--scratch-epochs", type=float, default=1)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (1 if shared)")
     parser.add_argument("--parts", default="spaces,stages,fixed")
+    parser.add_argument("--equal-targets", default="onnxruntime,openvino")
+    parser.add_argument("--equal-epochs", type=float, default=5)
+    parser.add_argument(
+        "--equal-quantile",
+        type=float,
+        default=0.5,
+        help="part D: this quantile of 500 random architectures of every space, pooled",
+    )
+    parser.add_argument("--hours", type=float, default=None, help="part D: start no row after")
     parser.add_argument("--variants", default="two-stage,one-stage,fixed-space")
     parser.add_argument("--store", default="benchmarks/results/hurricane.sqlite")
     parser.add_argument("--workdir", default="runs/hurricane_ablation")
@@ -102,7 +128,16 @@ def generated_spaces(args, store) -> dict[str, Any]:
     return out
 
 
-def run(args, store, variant: str, t: int, seed: int, generated: str | None) -> dict[str, Any]:
+def run(
+    args,
+    store,
+    variant: str,
+    t: int,
+    seed: int,
+    generated: str | None,
+    target: str | None = None,
+    scratch_epochs: float | None = None,
+) -> dict[str, Any]:
     """One hurricane search; the row the tables are built from."""
     from hwnas.live_latency import MeasuredLatencyModel
     from hwnas.manager import get_plugin_manager
@@ -111,19 +146,21 @@ def run(args, store, variant: str, t: int, seed: int, generated: str | None) -> 
     from hwnas.problem import Problem
 
     search_space = space()
-    workdir = Path(args.workdir) / f"{variant}-seed{seed}"
+    target = target or args.target
+    prefix = "" if target == args.target else f"{target}-"
+    workdir = Path(args.workdir) / f"{prefix}{variant}-seed{seed}"
     strategy = Hurricane(
         t=t,
         generated=generated,
         workdir=str(workdir),
         max_steps=args.max_steps,
         chunk_steps=args.chunk_steps,
-        scratch_epochs=args.scratch_epochs,
+        scratch_epochs=args.scratch_epochs if scratch_epochs is None else scratch_epochs,
         threads=args.threads,
     )
     problem = Problem(
         search_space,
-        MeasuredLatencyModel(args.target, search_space, store, {}),
+        MeasuredLatencyModel(target, search_space, store, {}),
         OneShotAccuracy(),
         budget=args.evals,
         seed=seed,
@@ -136,6 +173,7 @@ def run(args, store, variant: str, t: int, seed: int, generated: str | None) -> 
     extra = result.extra
     final = extra["final"]
     return {
+        "target": target,
         "variant": variant,
         "t": t,
         "seed": seed,
@@ -179,6 +217,144 @@ def fixed_space_file(args, store) -> str:
     model = layer_latency_model(args.target, {}, full, store, calibrate=5)
     gen = fixed_space(full, FIXED_OPS, layer_table(model, full), args.target, model.fingerprint_key)
     return str(gen.save(Path(args.workdir) / "space-fixed.json"))
+
+
+#: Part D's limit is at least this times the slowest space's fastest architecture.
+EQUAL_MARGIN = 1.1
+#: Part D's spaces: generate_space keyword arguments, or the hand-designed / full 32-op space.
+SPACE_VARIANTS: dict[str, Any] = {
+    "gen-a0": {"alpha": 0.0},
+    "gen-a0.25": {"alpha": 0.25},
+    "gen-a0.5": {"alpha": 0.5},
+    "gen-a1": {"alpha": 1.0},
+    "gen-a0.5-no-explore": {"alpha": 0.5, "explore_layers": 0},
+    "flops-a0.5": {"alpha": 0.5, "cost": "flops"},
+    "hand-designed": FIXED_OPS,
+    "full-32": None,
+}
+
+
+def variant_spaces(args, store, target: str) -> tuple[dict[str, Any], float]:
+    """Part D: every variant's space file for ``target`` and the target's one latency limit."""
+    from hwnas.plugins.hurricane.space_generation import fixed_space, generate_space
+    from hwnas.predict.build import fastest_latency_ms, layer_latency_model, layer_table
+    from hwnas.spaces.hurricane.ops import OP_NAMES
+
+    full = space()
+    model = layer_latency_model(target, {}, full, store, calibrate=5)
+    table = layer_table(model, full)
+    folder = Path(args.workdir) / "equal" / target
+    out, pooled = {}, []
+    for name, how in SPACE_VARIANTS.items():
+        if isinstance(how, dict):
+            gen = generate_space(full, table, target, model.fingerprint_key, **how)
+        else:
+            gen = fixed_space(full, list(how or OP_NAMES), table, target, model.fingerprint_key)
+        reduced = gen.space()
+        fastest = fastest_latency_ms(model, reduced)
+        rng = np.random.default_rng(0)
+        pooled.extend(model.latencies([reduced.sample(rng) for _ in range(500)]))
+        out[name] = {
+            "path": str(gen.save(folder / f"{name}.json")),
+            "file": gen.to_dict(),
+            "size": gen.size,
+            "ops": gen.ops,
+            "fastest_ms": fastest,
+            "kept_mflops": [
+                float(np.mean([s.flops / 1e6 for s in row if s.op in kept]))
+                for row, kept in zip(gen.scores, gen.ops, strict=True)
+            ],
+            "kept_ms": [
+                float(np.mean([s.ms for s in row if s.op in kept]))
+                for row, kept in zip(gen.scores, gen.ops, strict=True)
+            ],
+        }
+    quantile = float(np.quantile(pooled, args.equal_quantile))
+    limit = max(quantile, EQUAL_MARGIN * max(s["fastest_ms"] for s in out.values()))
+    for s in out.values():
+        s["feasible"] = s["fastest_ms"] <= limit
+    print(
+        f"{target}: pooled {args.equal_quantile:.0%} quantile {quantile:.3f} ms, "
+        f"slowest space's fastest architecture x {EQUAL_MARGIN} "
+        f"{EQUAL_MARGIN * max(s['fastest_ms'] for s in out.values()):.3f} ms"
+    )
+    return out, limit
+
+
+def equal_latency(args, store, report, save) -> None:
+    """Part D: every (target, space, seed) row, resumable; ``report["equal"]`` holds them."""
+    started = time.perf_counter()
+    part = report.setdefault("equal", {"rows": [], "targets": {}})
+    done = {(r["target"], r["variant"], r["seed"]) for r in part["rows"]}
+    for target in args.equal_targets.split(","):
+        if target in part["targets"]:  # resumed: the same spaces and limit as the first rows
+            spaces, limit = part["targets"][target]["spaces"], part["targets"][target]["limit_ms"]
+            for info in spaces.values():
+                Path(info["path"]).parent.mkdir(parents=True, exist_ok=True)
+                Path(info["path"]).write_text(json.dumps(info["file"]))
+        else:
+            spaces, limit = variant_spaces(args, store, target)
+            part["targets"][target] = {"limit_ms": limit, "spaces": spaces}
+            save()
+        print(f"{target}: limit {limit:.3f} ms for every space")
+        for seed in args.seeds:
+            for name, info in spaces.items():
+                if (target, name, seed) in done or not info["feasible"]:
+                    continue
+                if args.hours is not None and time.perf_counter() - started > 3600 * args.hours:
+                    print(f"--hours {args.hours} reached: the next call goes on from here")
+                    return
+                at_limit = argparse.Namespace(**{**vars(args), "latency_ms": limit})
+                row = run(at_limit, store, name, 8, seed, info["path"], target, args.equal_epochs)
+                row["limit_ms"] = limit
+                part["rows"].append(row)
+                save()
+
+
+def equal_summary(part: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per (target, space): mean test accuracy, 95 % t interval over seeds, latencies."""
+    from scipy import stats
+
+    out = []
+    for target, info in part["targets"].items():
+        for name, sp in info["spaces"].items():
+            rows = [r for r in part["rows"] if r["target"] == target and r["variant"] == name]
+            acc = np.array([r["test_accuracy"] for r in rows], dtype=float)
+            half = (
+                float(stats.t.ppf(0.975, len(acc) - 1) * acc.std(ddof=1) / np.sqrt(len(acc)))
+                if len(acc) > 1
+                else float("nan")
+            )
+            out.append(
+                {
+                    "target": target,
+                    "space": name,
+                    "size": sp["size"],
+                    "feasible": sp["feasible"],
+                    "fastest_ms": sp["fastest_ms"],
+                    "seeds": len(rows),
+                    "accuracy": float(acc.mean()) if len(acc) else None,
+                    "interval": half,
+                    "latency_ms": [r["latency_ms"] for r in rows],
+                    "within_limit": sum(r["latency_ms"] <= info["limit_ms"] for r in rows),
+                }
+            )
+    return out
+
+
+def print_equal(summary: list[dict[str, Any]]) -> None:
+    print("\nD. Spaces at equal latency (winner trained from scratch; 95% t interval over seeds)")
+    print(f"{'target':<12}{'space':<22}{'size':>10}{'seeds':>6}{'test acc':>16}{'lat ms':>20}")
+    for r in summary:
+        if not r["feasible"]:
+            print(
+                f"{r['target']:<12}{r['space']:<22}{r['size']:>10.3g}  "
+                f"fastest {r['fastest_ms']:.3f} ms is over the limit"
+            )
+            continue
+        acc = "-" if r["accuracy"] is None else f"{r['accuracy']:.2f} +- {r['interval']:.2f}"
+        lat = ", ".join(f"{x:.3f}" for x in r["latency_ms"])
+        print(f"{r['target']:<12}{r['space']:<22}{r['size']:>10.3g}{r['seeds']:>6}{acc:>16}  {lat}")
 
 
 def print_spaces(spaces: dict[str, Any], first: str, second: str) -> None:
@@ -325,6 +501,17 @@ def main(argv=None) -> int:
             report["spaces"] = generated_spaces(args, store)
             save()
             print_spaces(report["spaces"], args.target, args.second_target)
+        if "equal" in parts:
+            equal_latency(args, store, report, save)
+            report["equal"]["summary"] = equal_summary(report["equal"])
+            save()
+            print_equal(report["equal"]["summary"])
+        if parts.isdisjoint({"stages", "fixed"}):
+            report["load_average"]["after"] = load_average()
+            save()
+            print(f"load average after: {report['load_average']['after']}")
+            print(f"\nwrote {out_path}")
+            return 0
         if args.latency_ms is None:
             args.latency_ms = quantile_limit(args, store)
             report["settings"]["latency_ms"] = args.latency_ms

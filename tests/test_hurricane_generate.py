@@ -146,3 +146,28 @@ def test_cli_reference_without_measure_is_one_line(tmp_path):
         "--out", str(tmp_path / "x.json"),
     )  # fmt: skip
     assert_one_line_error(result, "--measure")
+
+
+def test_flops_cost_ignores_the_target_and_ranks_capacity_per_flop(space):
+    """The hardware-agnostic ablation: two different latency tables give the same space."""
+    one = generate_space(
+        space, latency_table(space, 1), "t", "fp", p=3, explore_layers=0, cost="flops"
+    )
+    two = generate_space(
+        space, latency_table(space, 2), "t", "fp", p=3, explore_layers=0, cost="flops"
+    )
+    assert one.ops == two.ops and one.notes["cost"] == "flops"
+    for i, kept in enumerate(one.ops):
+
+        def score(op, i=i):
+            cost = space.layer_cost(i, op)
+            return (cost.flops * max(cost.params, 1)) ** 0.5 / max(cost.flops, 1)
+
+        assert kept == sorted(OP_NAMES, key=score, reverse=True)[:3]
+    by_latency = generate_space(space, latency_table(space, 1), "t", "fp", p=3, explore_layers=0)
+    assert by_latency.ops != one.ops
+
+
+def test_an_unknown_op_cost_is_one_line(space):
+    with pytest.raises(HwnasError, match="unknown op cost 'watts'"):
+        generate_space(space, latency_table(space), "t", "fp", cost="watts")

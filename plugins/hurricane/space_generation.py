@@ -12,6 +12,9 @@ FLOPs x params among the ops not kept). ``alpha = 0`` keeps the fastest ops;
 on that op); larger ``alpha`` favours capacity. Latencies come from the
 target's latency model: measured where the store has a measurement, predicted
 by the XGBoost kernel predictor elsewhere, and every score says which.
+
+``cost="flops"`` is the hardware-agnostic ablation: the same score with the
+op's FLOPs in place of its latency on the target (no measurement decides).
 """
 
 from __future__ import annotations
@@ -23,23 +26,34 @@ from hwnas.errors import HwnasError
 from hwnas.spaces.hurricane.generated import GeneratedSpace, OpScore
 from hwnas.spaces.hurricane.space import HurricaneSpace
 
+#: What an op's capacity is divided by: its latency on the target, or its FLOPs.
+COSTS = ("latency", "flops")
+
 
 def score_ops(
-    space: HurricaneSpace, latency: dict[tuple[int, str], dict], alpha: float
+    space: HurricaneSpace,
+    latency: dict[tuple[int, str], dict],
+    alpha: float,
+    cost: str = "latency",
 ) -> list[list[OpScore]]:
-    """Score every op of every layer: ``(FLOPs * params) ** alpha / latency_ms``."""
+    """Score every op of every layer: ``(FLOPs * params) ** alpha / latency_ms`` (or / FLOPs)."""
+    if cost not in COSTS:
+        raise HwnasError(f"unknown op cost {cost!r}", f"use one of: {', '.join(COSTS)}")
     scores = []
     for i, position in enumerate(space.positions):
         row = []
         for op in position.choices:
-            cost = space.layer_cost(i, op)
+            layer = space.layer_cost(i, op)
             cell = latency[(i, op)]
             ms = float(cell["ms"])
             if ms <= 0:
                 raise HwnasError(f"layer {i} {op}: latency {ms} ms is not positive")
-            capacity = float(cost.flops) * float(max(cost.params, 1))
+            capacity = float(layer.flops) * float(max(layer.params, 1))
+            divisor = ms if cost == "latency" else float(max(layer.flops, 1))
             row.append(
-                OpScore(op, ms, cell["source"], cost.flops, cost.params, capacity**alpha / ms)
+                OpScore(
+                    op, ms, cell["source"], layer.flops, layer.params, capacity**alpha / divisor
+                )
             )
         scores.append(row)
     return scores
@@ -82,10 +96,13 @@ def generate_space(
     alpha: float = 0.5,
     p: int = 4,
     explore_layers: int = 4,
+    cost: str = "latency",
 ) -> GeneratedSpace:
     """Keep the top ``p`` ops per layer; add one exploring op in the last ``explore_layers``.
 
-    ``latency`` maps (layer, op) to ``{"ms": ..., "source": "measured[-<mode>]"|"predicted"}``
+    ``cost``: divide capacity by the op's latency (default) or by its FLOPs
+    (the hardware-agnostic ablation). ``latency`` maps (layer, op) to
+    ``{"ms": ..., "source": "measured[-<mode>]"|"predicted"}``
     (see :func:`hwnas.predict.build.layer_table`).
     """
     n = len(space.positions)
@@ -96,7 +113,7 @@ def generate_space(
         raise HwnasError(f"p must be in 1..{min(widths)}, got {p}", "e.g. --p 4")
     if not 0 <= explore_layers <= n:
         raise HwnasError(f"explore layers must be in 0..{n}, got {explore_layers}", "e.g. 4")
-    scores = score_ops(space, latency, alpha)
+    scores = score_ops(space, latency, alpha, cost)
     ops, exploring = [], []
     for i, row in enumerate(scores):
         ranked = sorted(row, key=lambda s: -s.score)
@@ -120,7 +137,7 @@ def generate_space(
         alpha=float(alpha),
         p=int(p),
         explore_layers=int(explore_layers),
-        notes={"latency_cells_measured": measured, "latency_cells": total},
+        notes={"latency_cells_measured": measured, "latency_cells": total, "cost": cost},
     )
 
 
