@@ -16,8 +16,12 @@ A. **NB201, ground truth** (devices raspi4, pixel3, eyeriss by default; seeds
    latencies are read from the table without counting, their number is in
    the JSON as ``uncounted_latency_lookups``; front of ``pool`` = 16,
    two-position moves once a member's one-position moves are used up,
-   candidates ranked by R at the largest training budget); every new
-   evaluation counts.
+   candidates ranked by R at the largest training budget; ``screen`` =
+   20,000 distinct random architectures, which on NB201 is the whole space
+   of 15,625, scored once by R after training (not evaluated; the seconds
+   are in the JSON as ``screened``) and taking turns with the front;
+   ``band`` = 0.9: candidates within [0.9 B, B]); every new evaluation
+   counts.
    For each budget: the generated architecture's
    latency, whether it meets the budget, and its regret = true best test
    accuracy under the budget - its test accuracy (``c10_test_acc``), and the
@@ -90,10 +94,11 @@ MID_QUANTILES = (0.275, 0.725)
 PAPER_MOBILE_MS = (80, 110, 140, 170, 200)
 UNLIMITED = 10**9
 #: PNAG options of parts A and B unless ``-s`` overrides them: 40 local-search evaluations
-#: per budget, front of 16, two-position moves once one-position moves are used up (the
-#: strategy's defaults, spelled out for the JSON; part C keeps refine off: OFA's
-#: neighbourhoods make it take about 1 s per budget)
-DEFAULT_OPTIONS = {"refine": 40, "pool": 16, "reach": 2}
+#: per budget, front of 16, two-position moves once one-position moves are used up, 20,000
+#: screened architectures scored once by R (NB201: all 15,625); the strategy's ``band``
+#: default (0.9) applies (part C keeps refine off: OFA's neighbourhoods make it take about
+#: 1 s per budget)
+DEFAULT_OPTIONS = {"refine": 40, "pool": 16, "reach": 2, "screen": 20000}
 
 
 # ---------------------------------------------------------------------------
@@ -114,12 +119,14 @@ def generate_budgets(strategy: PNAG, space, latency, accuracy, budgets, seed: in
 
     The archive starts with the training data (counted in training); checks
     and refine evaluations are new and counted here. Returns the generated,
-    the evaluations and the uncounted latency-table lookups of refine.
+    the evaluations, the uncounted latency-table lookups of refine and the
+    screened architectures (how many, seconds to draw and score them once).
     """
     problem = Problem(space, latency, accuracy, budget=UNLIMITED, seed=seed)
     rng = torch.Generator().manual_seed(seed)
     trainer = strategy.trainer
     archive = strategy.archive(trainer)
+    screen_s = strategy.prepare_screen(archive, latency, seed)
     out = [
         generate(
             trainer.generator,
@@ -137,10 +144,12 @@ def generate_budgets(strategy: PNAG, space, latency, accuracy, budgets, seed: in
             reach=strategy.reach,
             above=strategy.above,
             screen=strategy.screen,
+            band=strategy.band,
         )
         for b in budgets
     ]
-    return out, problem.evaluations, archive.lookups
+    screened = {"architectures": len(archive.screened), "seconds": screen_s}
+    return out, problem.evaluations, archive.lookups, screened
 
 
 # ---------------------------------------------------------------------------
@@ -196,7 +205,7 @@ def nb201_run(truth, seed: int, evals: int, options: dict, with_evolution: bool)
     )
     train_s = time.perf_counter() - started
     budgets = nb201_budgets(truth, strategy.trainer.budgets_ms)
-    generated, gen_evals, lookups = generate_budgets(
+    generated, gen_evals, lookups, screened = generate_budgets(
         strategy, truth.space, truth.latency, truth.accuracy, [b for _, b in budgets], seed
     )
     total = train_evals + gen_evals
@@ -234,6 +243,7 @@ def nb201_run(truth, seed: int, evals: int, options: dict, with_evolution: bool)
         "train_evaluations": train_evals,
         "generation_evaluations": gen_evals,
         "uncounted_latency_lookups": lookups,
+        "screened": screened,
         "total_evaluations": total,
         "evolution_evaluations_per_budget": per_budget if with_evolution else None,
         "train_seconds": train_s,
@@ -356,7 +366,7 @@ def k_part(devices, seeds, evals, options, ks, console, log, data_dir=None) -> d
                     seed,
                     {**options, "budgets": k},
                 )
-                gen, _, _ = generate_budgets(
+                gen, *_ = generate_budgets(
                     strategy, truth.space, truth.latency, truth.accuracy, truth.budgets_ms, seed
                 )
                 for b, best, g in zip(truth.budgets_ms, truth.true_best, gen, strict=True):
@@ -514,7 +524,7 @@ def ofa_part(seeds, evals, options, console, log, data_dir=None) -> dict:
             {**options, "budget_range": [budgets[0], budgets[-1]], "spacing": "linear"},
         )
         train_s = time.perf_counter() - t0
-        generated, gen_evals, lookups = generate_budgets(
+        generated, gen_evals, lookups, _ = generate_budgets(
             strategy, space, latency, accuracy, budgets, seed
         )
         total = train_evals + gen_evals

@@ -17,7 +17,7 @@ from hwnas.plugins.pnag.encoding import Encoder
 from hwnas.plugins.pnag.evaluator import Evaluator
 from hwnas.plugins.pnag.generate import generate
 from hwnas.plugins.pnag.generator import Generator
-from hwnas.plugins.pnag.refine import Archive, refine, scoring_budget
+from hwnas.plugins.pnag.refine import Archive, prepare_screen, refine, scoring_budget
 from hwnas.plugins.pnag.strategy import PNAG
 from hwnas.plugins.pnag.train import random_tokens
 from hwnas.problem import Problem
@@ -127,10 +127,12 @@ def test_generate_with_refine_reports_its_evaluations_and_answers_within_budget(
 
 
 @pytest.mark.parametrize(
-    "option", [{"refine": -1}, {"pool": 0}, {"reach": 0}, {"above": -1}, {"screen": -5}]
+    "option",
+    [{"refine": -1}, {"pool": 0}, {"reach": 0}, {"above": -1}, {"screen": -5}, {"band": 1.0}],
 )
 def test_bad_refine_options_are_one_line_errors(option):
-    with pytest.raises(HwnasError, match="must be >= 0, pool and reach >= 1") as info:
+    expected = r"must be (>= 0, pool and reach >= 1|in \[0, 1\))"
+    with pytest.raises(HwnasError, match=expected) as info:
         PNAG(**option)
     assert "\n" not in str(info.value)
 
@@ -184,6 +186,53 @@ def test_screened_architectures_are_drawn_once_and_every_evaluation_counts(truth
     refine(evaluator, archive, 25.0, problem.evaluate, 10, 2, lookup(truth), screen=300, rng=rng)
     assert archive.screened == screened
     assert len({e.arch for e in problem.history}) == len(problem.history)
+
+
+def test_screen_draws_distinct_architectures_and_the_whole_space_when_it_is_smaller(setup):
+    encoder, _, _, archive = setup
+    rng = np.random.default_rng(3)
+    drawn = archive.screen(500, rng)
+    assert len(drawn) == len(set(drawn)) == 500
+    assert archive.screen(200, rng) == drawn[:200]  # drawn once, a prefix for fewer
+    size = int(np.prod(encoder.vocab))
+    everything = archive.screen(size + 1, rng)
+    assert len(everything) == len(set(everything)) == size == 15625
+
+
+def test_prepared_screen_is_scored_once_and_budgets_only_filter_it(truth, setup):
+    _, evaluator, problem, archive = setup
+    evaluated = len(archive)  # their latencies came with their evaluations
+    n = prepare_screen(evaluator, archive, 20_000, np.random.default_rng(0), lookup(truth))
+    assert n == 15625 and archive.lookups == n - evaluated  # every other one looked up once
+    lookups, scored = archive.lookups, len(archive._scores)
+    for budget in (BUDGET_MS, 25.0):
+        refine(evaluator, archive, budget, problem.evaluate, 8, 2, lookup(truth), screen=20_000)
+    assert archive.lookups == lookups  # no neighbour needed a new lookup
+    assert len(archive._scores) == scored  # R scored nothing new: every candidate was screened
+
+
+def test_band_keeps_the_screened_candidates_near_the_budget(truth, setup):
+    encoder, evaluator, problem, archive = setup
+    drawn = set(archive.screen(3000, np.random.default_rng(2)))
+    before = problem.evaluations
+    refine(
+        evaluator,
+        archive,
+        BUDGET_MS,
+        problem.evaluate,
+        20,
+        2,
+        lookup(truth),
+        screen=3000,
+        rng=np.random.default_rng(2),
+        band=0.9,
+    )
+    new = problem.history[before:]
+    from_screen = [e for e in new if encoder.tokens(e.arch) in drawn]
+    assert len(from_screen) >= 10  # the sources take turns
+    assert all(0.9 * BUDGET_MS <= e.latency_ms <= BUDGET_MS for e in from_screen)
+    # without a latency model the band cannot apply (no candidate latency is known)
+    assert refine(evaluator, archive, BUDGET_MS, problem.evaluate, 3, 2, None, band=0.9) == 3
 
 
 def test_members_over_the_budget_lend_their_neighbours_within_it(truth, setup):

@@ -141,6 +141,20 @@ def generate_command(
     reach: Annotated[
         int, typer.Option(help="Positions a local-search move may change once one is exhausted.")
     ] = 2,
+    screen: Annotated[
+        int,
+        typer.Option(
+            help="Distinct random architectures (all when the space has fewer) scored once by "
+            "the evaluator; their best within the budget compete in the local search."
+        ),
+    ] = 0,
+    band: Annotated[
+        float,
+        typer.Option(
+            help="Local-search candidates must also reach BAND x budget (0: off; needs a "
+            "latency model that answers without measuring)."
+        ),
+    ] = 0.9,
     seed: Annotated[int, typer.Option(help="Random seed of the sampling.")] = 0,
     data_dir: Annotated[
         Path | None, typer.Option("--data-dir", help="Measured data (default $HWNAS_DATA).")
@@ -152,6 +166,7 @@ def generate_command(
     as_json: JsonFlag = False,
 ) -> None:
     """Generate an architecture for each latency budget with a trained PNAG generator."""
+    import numpy as np
     import torch
 
     from hwnas.plugins.pnag.generate import generate
@@ -160,10 +175,11 @@ def generate_command(
     values = _budgets(budget_ms, budgets)
     if samples < 0 or checks < 1 or threads < 1:
         raise HwnasError("--samples must be >= 0, --checks and --threads >= 1")
-    if refine < 0 or pool < 1 or reach < 1:
+    if refine < 0 or pool < 1 or reach < 1 or screen < 0 or not 0 <= band < 1:
         raise HwnasError(
-            f"--refine must be >= 0, --pool and --reach >= 1 (got {refine}, {pool}, {reach})",
-            "e.g. --refine 40 --pool 16 --reach 2",
+            f"--refine and --screen must be >= 0, --pool and --reach >= 1, --band in [0, 1) "
+            f"(got {refine}, {screen}, {pool}, {reach}, {band})",
+            "e.g. --refine 40 --pool 16 --reach 2 --screen 20000 --band 0.9",
         )
     torch.set_num_threads(threads)
     started = time.perf_counter()
@@ -176,7 +192,14 @@ def generate_command(
     load_ms = 1000 * (time.perf_counter() - started)
     rng = torch.Generator().manual_seed(seed)
     archive = start_archive(gen, encoder) if refine > 0 else None
+    from hwnas.plugins.pnag.refine import prepare_screen
     from hwnas.plugins.pnag.strategy import PNAG
+
+    latency_of = PNAG.latency_lookup(latency)
+    screen_started = time.perf_counter()
+    if archive is not None and screen > 0:
+        prepare_screen(gen.evaluator, archive, screen, np.random.default_rng(seed), latency_of)
+    screen_ms = 1000 * (time.perf_counter() - screen_started)
 
     results = [
         generate(
@@ -191,8 +214,10 @@ def generate_command(
             archive=archive,
             steps=refine,
             pool=pool,
-            latency_of=PNAG.latency_lookup(latency),
+            latency_of=latency_of,
             reach=reach,
+            screen=screen,
+            band=band,
         )
         for b in values
     ]
@@ -223,6 +248,7 @@ def generate_command(
         "search_accuracy": getattr(accuracy, "search_column", accuracy.name),
         "report_accuracy": getattr(accuracy, "report_column", accuracy.name),
         "load_ms": load_ms,
+        "screen_ms": screen_ms,
         "evaluations": problem.evaluations,
         "generated": rows,
     }

@@ -102,6 +102,7 @@ def generate(
     reach: int = 1,
     above: int = 0,
     screen: int = 0,
+    band: float = 0.0,
 ) -> Generated:
     """The architecture for ``budget_ms`` (see the module docstring); timed end to end.
 
@@ -148,6 +149,7 @@ def generate(
             above,
             screen=screen,
             rng=_numpy_rng(rng) if screen > 0 else None,
+            band=band,
         )
         found = archive.best_within(budget_ms)
         if found is not None and (not feasible or found.accuracy > best.accuracy):

@@ -21,8 +21,15 @@ accuracy evaluations on a best-first search under the budget B:
 
 Optional further sources take turns with the front: ``above`` archived
 members just over B (up to ``stretch`` x B), whose neighbours within B are
-candidates too, and ``screen`` uniformly drawn architectures (drawn once and
-shared by every budget) within B.
+candidates too, and ``screen`` distinct uniformly drawn architectures (every
+architecture when the space has no more; drawn once and shared by every
+budget) within B. :func:`prepare_screen` scores them once after training, so
+a budget only filters and sorts.
+
+``band`` (with a latency model): candidates must also reach ``band`` x B,
+so the search fills the budget instead of improving far below it (the most
+accurate architecture within B nearly always lies just under B); a front
+member whose neighbours all lie below the band keeps them all.
 
 The answer is then the most accurate evaluated architecture within B. An
 architecture is never evaluated twice: the archive remembers every result,
@@ -32,6 +39,8 @@ across budgets, and R's scores (R does not change during generation).
 from __future__ import annotations
 
 import bisect
+import itertools
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -120,10 +129,26 @@ class Archive:
             )
         return [self._scores[(b, t)] for t in rows]
 
+    def allowed(self) -> list[list[int]]:
+        """The allowed choices of every position."""
+        vocab, mask = self.encoder.vocab, self.mask
+        return [[c for c in range(v) if mask is None or mask[i][c]] for i, v in enumerate(vocab)]
+
     def screen(self, n: int, rng: np.random.Generator) -> list[Tokens]:
-        """``n`` uniformly drawn architectures, drawn once and shared by every budget."""
-        while len(self.screened) < n:
-            self.screened.append(random_tokens(self.encoder.vocab, self.mask, rng))
+        """``n`` distinct uniformly drawn architectures (all of them when the space has at
+        most ``n``), drawn once and shared by every budget."""
+        if len(self.screened) >= n:
+            return self.screened[:n]
+        allowed = self.allowed()
+        if math.prod(len(a) for a in allowed) <= n:
+            self.screened = list(itertools.product(*allowed))
+            return self.screened
+        seen = dict.fromkeys(self.screened)
+        for _ in range(20 * n):  # bounded: a tiny masked space cannot loop forever
+            if len(seen) >= n:
+                break
+            seen[random_tokens(self.encoder.vocab, self.mask, rng)] = None
+        self.screened = list(seen)
         return self.screened[:n]
 
     def best_within(self, budget_ms: float) -> Any | None:
@@ -165,6 +190,7 @@ def refine(
     stretch: float = 1.5,
     screen: int = 0,
     rng: np.random.Generator | None = None,
+    band: float = 0.0,
 ) -> int:
     """Best-first search under ``budget_ms`` (module docstring); returns evaluations spent."""
     if steps <= 0:
@@ -177,7 +203,7 @@ def refine(
         for t, e in archive.known.items()
         if budget_ms < e.latency_ms <= stretch * budget_ms
     )
-    search = _Search(evaluator, archive, budget_ms, latency_of, reach)
+    search = _Search(evaluator, archive, budget_ms, latency_of, reach, band)
     screened = [(0.0, SCREEN)]
     if screen > 0:
         rng = rng if rng is not None else np.random.default_rng(0)
@@ -202,9 +228,13 @@ def refine(
 class _Search:
     """Ranked unevaluated neighbours within the budget, per front member (computed once)."""
 
-    def __init__(self, evaluator, archive: Archive, budget_ms: float, latency_of, reach: int):
+    def __init__(
+        self, evaluator, archive: Archive, budget_ms: float, latency_of, reach: int, band=0.0
+    ):
         self.evaluator, self.archive, self.budget_ms = evaluator, archive, budget_ms
         self.latency_of, self.reach = latency_of, reach
+        # with no latency model every candidate's latency is unknown: no band
+        self.floor_ms = band * budget_ms if latency_of is not None else 0.0
         self.at = scoring_budget(evaluator, budget_ms, latency_of is not None)
         self.ranked: dict[Tokens, list[tuple[float, Tokens]]] = {}  # best last
         self.exhausted: set[Tokens] = set()
@@ -255,8 +285,30 @@ class _Search:
         archive = self.archive
         fresh = [t for t in rows if t not in archive.known]
         cands = archive.within(fresh, self.latency_of, self.budget_ms)
+        if self.floor_ms > 0:
+            near = [t for t in cands if archive.latency_ms[t] >= self.floor_ms]
+            cands = near if near or node == SCREEN else cands
         scores = archive.scores(self.evaluator, cands, self.at)
         self.ranked[node] = sorted(zip(scores, cands, strict=True))
+
+
+def prepare_screen(
+    evaluator: Evaluator,
+    archive: Archive,
+    n: int,
+    rng: np.random.Generator,
+    latency_of: LatencyOf | None = None,
+) -> int:
+    """Draw the ``n`` screened architectures once, look up their latencies and score them
+    with R at the largest training budget (what :func:`refine` ranks by for every budget
+    up to it); returns how many were screened. A one-off cost after training."""
+    rows = archive.screen(n, rng) if n > 0 else []
+    if rows:
+        evaluator.eval()
+        top = float(evaluator.budget.budgets.max())
+        archive.within(rows, latency_of, math.inf)
+        archive.scores(evaluator, rows, scoring_budget(evaluator, top, latency_of is not None))
+    return len(rows)
 
 
 def scoring_budget(evaluator: Evaluator, budget_ms: float, filtered: bool) -> float:

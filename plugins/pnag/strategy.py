@@ -58,8 +58,11 @@ Options (``-s KEY=VALUE``), defaults in brackets:
   ``pool`` front size of that search [16]; ``reach`` positions a move may
   change once a member's one-position moves are used up [2]; ``above``
   members just over B (up to 1.5 B) whose neighbours within B compete too
-  [0]; ``screen`` uniformly drawn architectures (drawn once, shared by every
-  budget) whose members within B compete too [0]; the sources take turns;
+  [0]; ``screen`` distinct uniformly drawn architectures (all of them when the
+  space has fewer; drawn and scored by the evaluator once after training,
+  shared by every budget) whose members within B compete too [0]; the sources
+  take turns; ``band`` [0.9]: with a latency model, candidates must also
+  reach band x B (0: off);
   ``generate`` budgets (ms, ``a,b,c``) to generate after training [the K
   training budgets, plus the Problem's latency limit when set; ``none``:
   train only];
@@ -192,6 +195,7 @@ class PNAG(Strategy):
         reach: int = 2,
         above: int = 0,
         screen: int = 0,
+        band: float = 0.9,
         generate: str | list[float] | None = None,
         model: str | None = None,
         workdir: str | None = None,
@@ -238,6 +242,11 @@ class PNAG(Strategy):
                 f"screen={screen}",
                 "e.g. -s refine=40 -s pool=8 -s reach=2",
             )
+        if not 0.0 <= float(band) < 1.0:
+            raise HwnasError(
+                f"strategy pnag: band must be in [0, 1), got {band}", "e.g. -s band=0.9"
+            )
+        self.band = float(band)
         self.reach = int(reach)
         self.above = int(above)
         self.screen = int(screen)
@@ -260,6 +269,7 @@ class PNAG(Strategy):
         self.trainer = None
         self._archive = None
         self._generation_evaluations = 0
+        self.screen_seconds = 0.0
         self.generated: list = []
         self.extra: dict[str, Any] = {}
 
@@ -467,6 +477,7 @@ class PNAG(Strategy):
         out = []
         rng = torch.Generator().manual_seed(seed)
         self._archive = self.archive(self.trainer)
+        self.screen_seconds = self.prepare_screen(self._archive, problem.latency, seed)
         share = self.checks + self.refine
         for n, b in enumerate(budgets):
             if not lo <= b <= hi:
@@ -496,9 +507,22 @@ class PNAG(Strategy):
                     reach=self.reach,
                     above=self.above,
                     screen=self.screen,
+                    band=self.band,
                 )
             )
         return out
+
+    def prepare_screen(self, archive, latency, seed: int) -> float:
+        """Draw and score the ``screen`` architectures once (before any budget); seconds."""
+        from hwnas.plugins.pnag.refine import prepare_screen
+
+        if self.refine <= 0 or self.screen <= 0:
+            return 0.0
+        started = time.perf_counter()
+        trainer = self.trainer
+        rng = np.random.default_rng(seed)
+        prepare_screen(trainer.evaluator, archive, self.screen, rng, self.latency_lookup(latency))
+        return time.perf_counter() - started
 
     def _summary(self, problem: Problem, seconds: float, probes: int, resumed_from) -> dict:
         trainer = self.trainer
@@ -513,6 +537,8 @@ class PNAG(Strategy):
             "train_seconds": seconds,
             "generation_evaluations": self._generation_evaluations,
             "latency_lookups": 0 if self._archive is None else self._archive.lookups,
+            "screened": 0 if self._archive is None else len(self._archive.screened),
+            "screen_seconds": self.screen_seconds,
             "choice_probes": probes,
             "refresh_log": [vars(e) for e in trainer.log],
             "generated": [
