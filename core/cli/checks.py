@@ -144,6 +144,7 @@ RULES: dict[str, Number | PathRule] = {
     "refine": Number(0, 100_000, example="40"),
     "pool": Number(1, 10_000, example="16"),
     "reach": Number(1, 64, example="2"),
+    "screen": Number(0, 10_000_000, example="20000"),
     "loader_workers": Number(0, 64, example="2"),
     "micro_batches": Number(1, 1024, example="2"),
     # real numbers
@@ -152,6 +153,7 @@ RULES: dict[str, Number | PathRule] = {
     "latency_ms": Number(0, 1e6, above=True, example="0.6"),
     "budget_ms": Number(0, 1e6, above=True, example="20"),
     "alpha": Number(0, 4, example="0.5"),
+    "band": Number(0, 0.99, example="0.9"),
     "epochs": Number(0, 1000, above=True, example="1"),
     "lr": Number(0, 10, above=True, example="0.1"),
     "label_smoothing": Number(0, 0.99, example="0.1"),
