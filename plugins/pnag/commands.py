@@ -175,11 +175,10 @@ def generate_command(
     values = _budgets(budget_ms, budgets)
     if samples < 0 or checks < 1 or threads < 1:
         raise HwnasError("--samples must be >= 0, --checks and --threads >= 1")
-    if refine < 0 or pool < 1 or reach < 1 or screen < 0 or not 0 <= band < 1:
+    if refine < 0 or pool < 1 or reach < 1:
         raise HwnasError(
-            f"--refine and --screen must be >= 0, --pool and --reach >= 1, --band in [0, 1) "
-            f"(got {refine}, {screen}, {pool}, {reach}, {band})",
-            "e.g. --refine 40 --pool 16 --reach 2 --screen 20000 --band 0.9",
+            f"--refine must be >= 0, --pool and --reach >= 1 (got {refine}, {pool}, {reach})",
+            "e.g. --refine 40 --pool 16 --reach 2",
         )
     torch.set_num_threads(threads)
     started = time.perf_counter()

@@ -519,9 +519,9 @@ class PNAG(Strategy):
         if self.refine <= 0 or self.screen <= 0:
             return 0.0
         started = time.perf_counter()
-        trainer = self.trainer
         rng = np.random.default_rng(seed)
-        prepare_screen(trainer.evaluator, archive, self.screen, rng, self.latency_lookup(latency))
+        evaluator = self.trainer.evaluator
+        prepare_screen(evaluator, archive, self.screen, rng, self.latency_lookup(latency))
         return time.perf_counter() - started
 
     def _summary(self, problem: Problem, seconds: float, probes: int, resumed_from) -> dict:
