@@ -47,6 +47,7 @@ from hwnas.predict.active import coverage_sample, multiplicities
 from hwnas.predict.metrics import accuracy_report
 from hwnas.profile import probe_target, profile_workloads
 from hwnas.spaces.hurricane.ops import OP_NAMES
+from hwnas.spaces.hurricane.primitive_workloads import primitive_workloads
 from hwnas.spaces.hurricane.space import HurricaneSpace
 from hwnas.store import LatencyStore
 from hwnas.timing import TimingProtocol
@@ -71,18 +72,30 @@ def space_workloads():
     return unique, list(space.fixed_workloads().values()), multiplicities(cells)
 
 
-def measure_all(targets, workloads, store_dir: Path, protocol) -> dict:
-    """Run A on every target, then run B on every target; returns {label: {run: {key: ms}}}."""
+def measure_all(targets, groups: dict, store_dir: Path, protocol) -> dict:
+    """Run A on every target, then run B on every target; returns {label: {run: {key: ms}}}.
+
+    ``groups`` maps a name to workloads (``ops``: the layer and fixed workloads;
+    ``primitives``: their primitive instances); each group's wall seconds are kept
+    apart (``seconds[label][run]`` for ops, ``[run + "_primitives"]``) and every
+    key lands in one table per run.
+    """
     tables: dict[str, dict[str, dict[str, float]]] = {label: {} for label, _, _ in targets}
     seconds: dict[str, dict[str, float]] = {label: {} for label, _, _ in targets}
     for run in ("a", "b"):
         store = LatencyStore(store_dir / f"kernels_{run}.sqlite")
         for label, name, options in targets:
-            console.print(f"[bold]{label}[/bold] run {run.upper()}: {len(workloads)} workloads")
-            start = time.perf_counter()
-            result = profile_workloads(name, options, workloads, store, protocol)
-            seconds[label][run] = time.perf_counter() - start
-            tables[label][run] = {k: float(m.median_ms) for k, m in result.results.items() if m.ok}
+            tables[label][run] = {}
+            for group, workloads in groups.items():
+                console.print(f"[bold]{label}[/bold] run {run.upper()}: {len(workloads)} {group}")
+                start = time.perf_counter()
+                result = profile_workloads(name, options, workloads, store, protocol)
+                seconds[label][run if group == "ops" else f"{run}_{group}"] = (
+                    time.perf_counter() - start
+                )
+                tables[label][run].update(
+                    {k: float(m.median_ms) for k, m in result.results.items() if m.ok}
+                )
     return {"tables": tables, "seconds": seconds}
 
 
@@ -291,6 +304,11 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--measure-only", action="store_true")
     parser.add_argument(
+        "--primitives",
+        action="store_true",
+        help="Also measure the ops' primitive instances (pointwise/depthwise convs, SE blocks).",
+    )
+    parser.add_argument(
         "--tables",
         help="Score the run A/B tables saved in this JSON (a previous run's output) instead "
         "of measuring; its timings and load averages are copied into the output.",
@@ -317,7 +335,10 @@ def main() -> None:
     else:
         store_dir = Path(args.store_dir)
         store_dir.mkdir(parents=True, exist_ok=True)
-        measured = measure_all(targets, [*unique, *fixed], store_dir, TimingProtocol())
+        groups = {"ops": [*unique, *fixed]}
+        if args.primitives:
+            groups["primitives"] = primitive_workloads(unique)
+        measured = measure_all(targets, groups, store_dir, TimingProtocol())
     after_measuring = load_average()
     console.print(f"load average after measuring: {after_measuring}")
     result: dict = {
