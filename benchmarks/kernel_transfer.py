@@ -42,6 +42,7 @@ from rich.table import Table
 from hwnas.cli.common import parse_target_spec
 from hwnas.cpus import load_average
 from hwnas.errors import HwnasError
+from hwnas.host_speed import sample_host, summarise
 from hwnas.predict import CrossTargetPredictor, KernelPredictor, PredictorParams, active_sample
 from hwnas.predict.active import coverage_sample, multiplicities
 from hwnas.predict.metrics import accuracy_report
@@ -82,6 +83,7 @@ def measure_all(targets, groups: dict, store_dir: Path, protocol) -> dict:
     """
     tables: dict[str, dict[str, dict[str, float]]] = {label: {} for label, _, _ in targets}
     seconds: dict[str, dict[str, float]] = {label: {} for label, _, _ in targets}
+    samples = [sample_host()]
     for run in ("a", "b"):
         store = LatencyStore(store_dir / f"kernels_{run}.sqlite")
         for label, name, options in targets:
@@ -96,7 +98,17 @@ def measure_all(targets, groups: dict, store_dir: Path, protocol) -> dict:
                 tables[label][run].update(
                     {k: float(m.median_ms) for k, m in result.results.items() if m.ok}
                 )
-    return {"tables": tables, "seconds": seconds}
+        samples.append(sample_host())
+    return {"tables": tables, "seconds": seconds, "host": host_report(samples)}
+
+
+def host_report(samples) -> dict:
+    """The host probes before run A, between the runs and after run B, and any warning."""
+    report = summarise(samples)
+    console.print(f"host: {report['overall']}")
+    if report["warning"]:
+        console.print(f"[red]{report['warning']}[/red]")
+    return report
 
 
 def available_targets(specs) -> tuple[list, dict]:
@@ -329,7 +341,11 @@ def main() -> None:
     unique, fixed, weight = space_workloads()
     if args.tables:
         saved = json.loads(Path(args.tables).read_text())
-        measured = {"tables": saved["tables"], "seconds": saved["measure_seconds"]}
+        measured = {
+            "tables": saved["tables"],
+            "seconds": saved["measure_seconds"],
+            "host": saved.get("host"),
+        }
         targets = [t for t in targets if t[0] in measured["tables"]]
         args.measured_run = args.measured_run or args.tables
     else:
@@ -348,6 +364,7 @@ def main() -> None:
         "measure_seconds": measured["seconds"],
         "load_average": {"before": before, "after_measuring": after_measuring},
         "tables": measured["tables"],
+        "host": measured.get("host"),
     }
     if args.measured_run:
         run = json.loads(Path(args.measured_run).read_text())
