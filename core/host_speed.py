@@ -82,10 +82,10 @@ def cpu_jiffies(stat: Path = Path("/proc/stat")) -> tuple[int | None, int | None
     return steal, sum(values[:8])
 
 
-def sample_host() -> HostSample:
-    """Probe the host now."""
+def sample_host(probe_seconds: float = 2.0) -> HostSample:
+    """Probe the host now (the probe loop runs for ``probe_seconds``)."""
     steal, total = cpu_jiffies()
-    fastest, slow = probe()
+    fastest, slow = probe(probe_seconds)
     return HostSample(time.time(), fastest, slow, steal, total, load_average())
 
 

@@ -328,6 +328,8 @@ def test_no_candidate_meets_the_limit_exit_1_one_line_results_written(
     host = report["extra"]["host"]
     assert len(host["loadavg_before"]) == 3 and len(host["loadavg_after"]) == 3
     assert host["wall_seconds"] > 0
+    assert set(host["speed_probe"]) >= {"probe_change", "slow_share", "steal_share"}
+    assert "host_warning" in host  # None on a steady host, the reason otherwise
     assert any("load average (1/5/15 min)" in line for line in report["summary"])
 
 

@@ -43,6 +43,7 @@ from hwnas import interrupt
 from hwnas.cpus import load_average
 from hwnas.errors import HwnasError
 from hwnas.files import read_json_file
+from hwnas.host_speed import sample_host, summarise
 from hwnas.problem import BudgetExhausted, Evaluation, Problem
 from hwnas.spaces.hurricane.space import HurricaneSpace
 from hwnas.strategy import SearchResult, Strategy
@@ -656,6 +657,7 @@ class Hurricane(Strategy):
         self._last_stage = []
         self._result_accuracy = None
         self._unmet = None
+        probe_before = sample_host(probe_seconds=1.0)
         load_before, began = load_average(), time.perf_counter()
         result = super().search(problem)
         host = self._extra.setdefault("host", {})
@@ -664,6 +666,8 @@ class Hurricane(Strategy):
             loadavg_after=load_average(),
             wall_seconds=time.perf_counter() - began,
         )
+        steadiness = summarise([probe_before, sample_host(probe_seconds=1.0)])
+        host.update(speed_probe=steadiness["overall"], host_warning=steadiness["warning"])
         result.extra["latency_limit_ms"] = problem.latency_limit_ms
         result.extra.update(self._extra)
         final = self._extra.get("final")
@@ -793,6 +797,7 @@ def host_line(host: dict[str, Any]) -> str:
         f"{host.get('device', 'cpu')}; load average (1/5/15 min) "
         f"{load(host.get('loadavg_before'))} before, {load(host.get('loadavg_after'))} after; "
         f"wall time {host.get('wall_seconds', 0.0):.0f} s"
+        + (f"; {host['host_warning']}" if host.get("host_warning") else "")
     )
 
 
