@@ -45,12 +45,17 @@ class HostSample:
         return asdict(self)
 
 
-def _loop_ms() -> float:
+def _loop_ms(size: int = PROBE_LOOP) -> float:
     start = time.perf_counter()
     total = 0
-    for i in range(PROBE_LOOP):
+    for i in range(size):
         total += i * i
     return (time.perf_counter() - start) * 1e3
+
+
+def short_probe_ms() -> float:
+    """One quarter-size run of the probe loop (about 2 ms on a fast core), in ms."""
+    return _loop_ms(PROBE_LOOP // 4)
 
 
 def probe(seconds: float = 2.0) -> tuple[float, float]:

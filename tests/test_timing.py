@@ -66,6 +66,49 @@ def test_time_callable_counts_warmup_and_repeats():
     assert len(calls) == 2 + 1 + 4  # warm-up, one calibration call, repeats
 
 
+def test_steady_protocol_gates_every_repeat(monkeypatch):
+    import hwnas.timing as timing
+
+    gates = []
+    monkeypatch.setattr(timing, "wait_for_steady_host", lambda wait: gates.append(wait) or 0.0)
+    protocol = TimingProtocol(warmup=0, repeats=5, min_repeat_ms=0.0, max_attempts=1)
+    time_callable(lambda: None, protocol)
+    assert gates == []
+    time_callable(lambda: None, TimingProtocol(**{**protocol.__dict__, "steady": True}))
+    assert gates == [1.0] * 5
+
+
+def _probes(monkeypatch, values):
+    import hwnas.host_speed as host_speed
+    import hwnas.timing as timing
+
+    feed = iter(values)
+    monkeypatch.setattr(host_speed, "short_probe_ms", lambda: next(feed))
+    monkeypatch.setattr(timing, "_FASTEST_PROBE_MS", [2.0])
+
+
+def test_the_gate_waits_out_slow_probes(monkeypatch):
+    from hwnas.timing import wait_for_steady_host
+
+    _probes(monkeypatch, [3.5, 3.4, 2.1, 9.9])
+    wait_for_steady_host(5.0)  # returns on the third probe, within 10 % of 2.0
+    import hwnas.timing as timing
+
+    assert timing._FASTEST_PROBE_MS == [2.0]
+    _probes(monkeypatch, [1.5])
+    wait_for_steady_host(5.0)  # a faster probe passes and becomes the reference
+    assert timing._FASTEST_PROBE_MS == [1.5]
+
+
+def test_the_gate_gives_up_after_its_wait(monkeypatch):
+    from hwnas.timing import wait_for_steady_host
+
+    _probes(monkeypatch, itertools.repeat(3.0))
+    start = time.perf_counter()
+    waited = wait_for_steady_host(0.05)
+    assert 0.05 <= waited < 1.0 and time.perf_counter() - start < 1.0
+
+
 def test_protocol_rejects_nonsense():
     with pytest.raises(ValueError):
         TimingProtocol(repeats=1)

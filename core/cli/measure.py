@@ -114,6 +114,13 @@ def profile(
     repeats: Annotated[int, typer.Option(help="Timed repeats per workload.")] = 15,
     min_repeat_ms: Annotated[float, typer.Option(help="Shortest repeat (ms).")] = 20.0,
     retry_failed: Annotated[bool, typer.Option(help="Measure stored failures again.")] = False,
+    steady: Annotated[
+        bool,
+        typer.Option(
+            help="Time each repeat only while a host probe runs at full speed (jumpy VM hosts; "
+            "host-timed targets)."
+        ),
+    ] = False,
     measure: Annotated[
         int | None,
         typer.Option(
@@ -161,7 +168,7 @@ def profile(
     grid = {(i, op): search_space.layer_workload(i, op, batch) for i in indices for op in op_names}
     probe_target(target, options)  # unknown or unavailable: rejected before the store exists
     latency_store = LatencyStore(profile_setting(cfg, "store", store, None) or default_store())
-    protocol = TimingProtocol(repeats=repeats, min_repeat_ms=min_repeat_ms)
+    protocol = TimingProtocol(repeats=repeats, min_repeat_ms=min_repeat_ms, steady=steady)
     n_workers = profile_setting(cfg, "workers", workers, 1)
     extras: dict[str, Any] = {}
     if measure is None:
