@@ -40,12 +40,14 @@ from rich.console import Console
 from rich.table import Table
 from scipy.optimize import lsq_linear, nnls
 
+from hwnas.predict.metrics import within
 from hwnas.predict.primitives import primitives
-from hwnas.spaces.hurricane.ops import OP_NAMES, op_plan
+from hwnas.spaces.hurricane.ops import OP_NAMES
 from hwnas.spaces.hurricane.primitive_workloads import op_primitive_keys
 from hwnas.spaces.hurricane.space import HurricaneSpace
 
 console = Console(width=150)
+TOLERANCE = 0.1
 
 
 def layer_ops() -> list:
@@ -53,11 +55,6 @@ def layer_ops() -> list:
     space = HurricaneSpace()
     cells = [space.layer_workload(i, op) for i in range(len(space.layers)) for op in OP_NAMES]
     return list({w.key: w for w in cells}.values())
-
-
-def within(predicted: np.ndarray, actual: np.ndarray, tolerance: float = 0.1) -> float:
-    """Share of predictions within +-tolerance of the actual values."""
-    return float(np.mean(np.abs(predicted / actual - 1) <= tolerance))
 
 
 def count_matrix(rows: list[list], index: dict) -> np.ndarray:
@@ -76,27 +73,24 @@ def fidelity(table: dict, ops: list) -> dict:
     counts = count_matrix(keys, {k: j for j, k in enumerate(names)})
     y = np.array([table[w.key] for w in ops])
     total = counts @ np.array([table[k] for k in names])
-    modes = [op_plan(w.features["op"], *_shape(w.features)).mode for w in ops]
+    parts = [primitives(w.features) for w in ops]
+    modes = np.array([row[-1].kind for row in parts])  # the combine step closes every op
     design = np.column_stack(
-        [total, -counts.sum(axis=1), *[np.array(modes) == m for m in sorted(set(modes))]]
+        [total, -counts.sum(axis=1), *[modes == m for m in sorted(set(modes))]]
     ).astype(float)
     lower = np.r_[0.0, np.full(design.shape[1] - 1, -np.inf)]
     fit = lsq_linear(design / y[:, None], np.ones(len(y)), bounds=(lower, np.inf))
-    instances = [[p.key for p in primitives(w.features)] for w in ops]
+    instances = [[p.key for p in row] for row in parts]
     index = {k: j for j, k in enumerate(sorted({k for row in instances for k in row}, key=str))}
     x = count_matrix(instances, index)
     times, _ = nnls(x / y[:, None], np.ones(len(y)))
     return {
-        "raw_sum": within(total, y),
-        "calibrated_sum": within(design @ fit.x, y),
+        "raw_sum": within(total, y, TOLERANCE),
+        "calibrated_sum": within(design @ fit.x, y, TOLERANCE),
         "calibration": dict(zip(("a", "overhead_ms"), map(float, fit.x[:2]), strict=True)),
-        "instances_from_ops": within(x @ times, y),
+        "instances_from_ops": within(x @ times, y, TOLERANCE),
         "median_op_over_sum": float(np.median(y / total)),
     }
-
-
-def _shape(features: dict) -> tuple[int, int, int]:
-    return features["in_channels"], features["out_channels"], features["stride"]
 
 
 def main() -> None:
@@ -125,9 +119,7 @@ def main() -> None:
             continue
         row = fidelity(run_a, ops)
         both = [w.key for w in ops if w.key in run_b]
-        row["ceiling"] = within(
-            np.array([run_b[k] for k in both]), np.array([run_a[k] for k in both])
-        )
+        row["ceiling"] = within([run_b[k] for k in both], [run_a[k] for k in both], TOLERANCE)
         seconds = saved.get("measure_seconds", {}).get(label, {})
         row["seconds"] = {"primitives": seconds.get("a_primitives"), "ops": seconds.get("a")}
         rows[label] = row

@@ -2,8 +2,9 @@
 
 An op of the pool runs as a few primitive kernels: pointwise and depthwise
 convolutions (+BN, fused activation) and squeeze-and-excitation blocks
-(:func:`hwnas.spaces.hurricane.ops.op_plan`). The 224 layer workloads of the
-small profile share 110 distinct primitive instances, so a target that has
+(:func:`hwnas.spaces.hurricane.ops.op_plan`, walked by
+:func:`hwnas.predict.primitives.primitives`). The 224 layer workloads of the
+small profile share 124 distinct primitive instances, so a target that has
 timed the instances can price every op as their sum plus a combine step
 (:mod:`hwnas.predict.primitives`). This module turns each instance into a
 :class:`~hwnas.workload.Workload` any target can compile and time.
@@ -13,7 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from hwnas.spaces.hurricane.ops import SEStep, SqueezeExcite, conv_bn, op_plan, output_size
+from hwnas.predict.primitives import primitives
+from hwnas.spaces.hurricane.ops import SqueezeExcite, conv_bn, output_size
 from hwnas.workload import Workload, seeded
 
 __all__ = [
@@ -99,22 +101,21 @@ def make_primitive_workload(
 
 
 def _instances(features: dict) -> list[dict]:
-    """Arguments of :func:`make_primitive_workload` for each primitive an op runs, in order."""
-    cin, cout = int(features["in_channels"]), int(features["out_channels"])
-    height, width = int(features["height"]), int(features.get("width", features["height"]))
-    batch = int(features.get("batch", 1) or 1)
-    plan = op_plan(str(features["op"]), cin, cout, int(features["stride"]))
+    """Arguments of :func:`make_primitive_workload` for each primitive an op runs, in order.
+
+    Read off the additive model's primitive instances (their keys carry the
+    exact shapes); its combine steps are not kernels of their own and are left out.
+    """
     out = []
-    for branch in (plan.main, plan.proj):
-        h, w = height, width
-        for step in branch:
-            shape = {"height": h, "width": w, "batch": batch}
-            if isinstance(step, SEStep):
-                out.append({"kind": "se", "cin": step.channels, "cout": step.channels, **shape})
-                continue
-            conv = {"cin": step.cin, "cout": step.cout, "k": step.k, "stride": step.stride}
-            out.append({"kind": "conv", **conv, "groups": step.groups, **shape})
-            h, w = output_size(h, step.k, step.stride), output_size(w, step.k, step.stride)
+    for p in primitives(features):
+        if p.key[0] == "conv":
+            _, cin, cout, k, stride, groups, height, width, batch = p.key
+            conv = {"cin": cin, "cout": cout, "k": k, "stride": stride, "groups": groups}
+            out.append({"kind": "conv", **conv, "height": height, "width": width, "batch": batch})
+        elif p.key[0] == "se":
+            _, channels, height, width, batch = p.key
+            se = {"cin": channels, "cout": channels, "height": height, "width": width}
+            out.append({"kind": "se", **se, "batch": batch})
     return out
 
 
