@@ -182,3 +182,34 @@ def test_principal_component_pool_must_match_the_proxies():
     proxy = np.exp(np.random.default_rng(1).normal(size=(6, 3)))
     with pytest.raises(HwnasError, match="expected \\(architectures, 3\\)"):
         fit_adaptation(proxy, proxy.sum(axis=1), pool_proxy_ms=np.ones((10, 2)))
+
+
+def test_best_proxy_plus_features_candidate_needs_enough_samples():
+    from hwnas.plugins.proxy.features import Features
+    from hwnas.plugins.proxy.fewshot import BEST_PROXY_MARGIN, candidates
+
+    feats = Features(np.zeros((1, 6)), tuple("abcdef"), {"ops": (0, 1, 2, 3), "blocks": (4, 5)})
+    names = lambda n, proxies: {c.name for c in candidates(feats, n, proxies)}  # noqa: E731
+    assert "ridge:best+ops" in names(4 + BEST_PROXY_MARGIN, 5)
+    assert "ridge:best+ops" not in names(3 + BEST_PROXY_MARGIN, 5)
+    assert "ridge:best+blocks" in names(2 + BEST_PROXY_MARGIN, 5)
+    assert not any(n.startswith("ridge:best") for n in names(20, 1))  # one proxy: ridge:proxies
+
+
+def test_best_proxy_plus_features_finds_the_one_related_proxy():
+    # 15 unrelated proxies and one that, with per-op costs, makes the target.
+    from hwnas.plugins.proxy.features import Features
+
+    rng = np.random.default_rng(0)
+    n = 400
+    counts = rng.integers(0, 5, size=(n, 4)).astype(float)
+    related = np.exp(rng.normal(size=n))
+    proxies = np.column_stack([np.exp(rng.normal(size=(n, 15))), related])
+    target = related + counts @ np.array([0.1, 0.4, 0.0, 0.2])
+    feats = Features(counts, ("a", "b", "c", "d"), {"ops": (0, 1, 2, 3)})
+    rows = rng.choice(n, 12, replace=False)
+    rest = np.setdiff1d(np.arange(n), rows)
+    adaptation = fit_adaptation(proxies[rows], target[rows], feats.rows(rows), list("p" * 16))
+    table = {r["name"]: r for r in adaptation.table}
+    assert "ridge:best+ops" in table
+    assert spearman(adaptation.predict(proxies[rest], feats.rows(rest)), target[rest]) > 0.95

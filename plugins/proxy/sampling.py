@@ -22,8 +22,9 @@ few-shot benchmark protocol of benchmarks/PROTOCOLS.md, which draws
 samples, the rule with the higher leave-one-device-out mean over NB201's and
 FBNet's 27 settings at the nearest benchmarked N (part E of
 ``benchmarks/proxy_transfer.py``, mean of the two spaces): uniform at 5
-(0.9189 vs 0.9189, a tie kept for the simpler rule), spread at 10
-(0.953 vs 0.950), uniform at 20 (0.959 vs 0.959).
+(0.91886 vs 0.91891, a tie kept for the simpler rule), spread at 10
+(0.9527 vs 0.9495), uniform at 20 (0.9597 vs 0.9590; NB201 alone would
+pick spread, 0.975 vs 0.973, FBNet uniform, 0.946 vs 0.943).
 """
 
 from __future__ import annotations
