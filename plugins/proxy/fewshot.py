@@ -57,7 +57,7 @@ fitted.
 the chosen model's leave-one-out predictions with the samples, and a 95 %
 interval, the union of the percentile bootstrap over the samples and the
 Fisher z interval. It is optimistic: on the leave-one-device-out fits it
-covers the true SRCC in 64-91 % of fits, not 95 % (the benchmark prints the
+covers the true SRCC in 64-92 % of fits, not 95 % (the benchmark prints the
 share), and the misses are mostly true SRCCs below the interval. It is least
 reliable at N=10 on NB201 (64 %), where the ``spread`` samples reach both
 ends of the latency range and are easier to rank than the space as a whole.
