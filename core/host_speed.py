@@ -53,22 +53,25 @@ def _loop_ms(size: int = PROBE_LOOP) -> float:
     return (time.perf_counter() - start) * 1e3
 
 
+SHORT_PROBE_LOOP = PROBE_LOOP // 4
+
+
 def short_probe_ms() -> float:
     """One quarter-size run of the probe loop (about 2 ms on a fast core), in ms."""
-    return _loop_ms(PROBE_LOOP // 4)
+    return _loop_ms(SHORT_PROBE_LOOP)
 
 
-def probe(seconds: float = 2.0) -> tuple[float, float]:
+def probe(seconds: float = 2.0, size: int = PROBE_LOOP) -> tuple[float, float]:
     """(fastest ms, share of runs over 10 % slower) of a fixed loop repeated for ``seconds``.
 
     On a steady host nearly every run takes the fastest time; a host that
     shares its cores with neighbours slows down some runs by tens of percent
     from one tenth of a second to the next, which the load average never shows.
     """
-    runs = [_loop_ms()]  # the first run also wakes an idle core
+    runs = [_loop_ms(size)]  # the first run also wakes an idle core
     deadline = time.perf_counter() + seconds
     while time.perf_counter() < deadline:
-        runs.append(_loop_ms())
+        runs.append(_loop_ms(size))
     runs = runs[1:] or runs
     fastest = min(runs)
     return fastest, sum(r > SLOW * fastest for r in runs) / len(runs)

@@ -164,14 +164,10 @@ def wait_for_steady_host(max_wait_s: float, tolerance: float = 0.1) -> float:
     The fastest probe is remembered for the process (its first call probes for
     0.3 s to find it). Returns after ``max_wait_s`` even if the host stays slow.
     """
-    from hwnas.host_speed import short_probe_ms
+    from hwnas.host_speed import SHORT_PROBE_LOOP, probe, short_probe_ms
 
     if not _FASTEST_PROBE_MS:
-        deadline = time.perf_counter() + 0.3
-        best = short_probe_ms()
-        while time.perf_counter() < deadline:
-            best = min(best, short_probe_ms())
-        _FASTEST_PROBE_MS.append(best)
+        _FASTEST_PROBE_MS.append(probe(0.3, SHORT_PROBE_LOOP)[0])
     start = time.perf_counter()
     while True:
         ms = short_probe_ms()
