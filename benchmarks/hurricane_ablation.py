@@ -315,6 +315,7 @@ def equal_latency(args, store, report, save) -> None:
                     print(f"--hours {args.hours} reached: the next call goes on from here")
                     return
                 at_limit = argparse.Namespace(**{**vars(args), "latency_ms": limit})
+                load_before = load_average()
                 try:
                     row = run(
                         at_limit, store, name, 8, seed, info["path"], target, args.equal_epochs
@@ -324,6 +325,7 @@ def equal_latency(args, store, report, save) -> None:
                     row = {"target": target, "variant": name, "seed": seed, "winner": False}
                     row.update(error=str(exc), test_accuracy=None, latency_ms=None)
                 row["limit_ms"] = limit
+                row["load_average"] = {"before": load_before, "after": load_average()}
                 part["rows"].append(row)
                 save()
 

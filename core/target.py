@@ -80,31 +80,50 @@ class Target(ABC):
             return Measurement.failed(f"run error: {exc!r}", compile_s)
 
 
+#: /proc/cpuinfo flags naming instruction-set extensions (prefixes): the ones that change
+#: the code a compiler or runtime picks. Other flags (hypervisor, TSC, power and
+#: virtualisation features) vary between virtual machines on the same CPU and are left out.
+ISA_FLAG_PREFIXES = (
+    "mmx", "sse", "ssse", "pni", "avx", "fma", "f16c", "bmi", "adx", "aes", "vaes", "sha",
+    "pclmul", "vpclmul", "gfni", "popcnt", "abm", "lzcnt", "movbe", "amx", "cx16", "neon",
+    "asimd", "sve", "fp16", "bf16", "i8mm", "dotprod", "vsx", "altivec",
+)  # fmt: skip
+
+
 @cache
 def cpu_model() -> str:
-    """The host CPU for fingerprints: model name, family/model/stepping and an ISA-flags digest.
+    """The host CPU for fingerprints (see :func:`describe_cpu`), read from /proc/cpuinfo."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8")
+    except OSError:
+        text = ""
+    return describe_cpu(text) or platform.processor() or platform.machine()
 
-    Virtual machines often report a bare "AMD EPYC"; the flags digest keeps
-    hosts apart whose vector extensions (AVX-512, bf16, ...) change the code
-    runtimes choose.
+
+def describe_cpu(cpuinfo: str) -> str:
+    """Model name, family/model/stepping and a digest of the ISA flags of a /proc/cpuinfo text.
+
+    Virtual machines often report a bare "AMD EPYC"; the digest keeps hosts
+    apart whose vector extensions (AVX-512, bf16, ...) change the code
+    runtimes choose, and ignores flags outside :data:`ISA_FLAG_PREFIXES`, so
+    the same CPU behind differently configured hypervisors keeps one
+    fingerprint (and its measurements). Empty when the text names no model.
     """
     fields: dict[str, str] = {}
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                key, _, value = line.partition(":")
-                key = key.strip()
-                if key in ("model name", "cpu family", "model", "stepping", "flags"):
-                    fields.setdefault(key, value.strip())
-                if not line.strip() and fields:
-                    break
-    except OSError:
-        pass
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if key in ("model name", "cpu family", "model", "stepping", "flags", "Features"):
+            fields.setdefault(key, value.strip())
+        if not line.strip() and fields:
+            break
     if "model name" not in fields:
-        return platform.processor() or platform.machine()
-    flags = hashlib.sha256(" ".join(sorted(fields.get("flags", "").split())).encode())
+        return ""
+    words = (fields.get("flags") or fields.get("Features", "")).split()
+    isa = sorted(w for w in set(words) if w.startswith(ISA_FLAG_PREFIXES))
+    flags = hashlib.sha256(" ".join(isa).encode())
     return (
         f"{fields['model name']} (family {fields.get('cpu family', '?')} model "
         f"{fields.get('model', '?')} stepping {fields.get('stepping', '?')}, "
-        f"flags {flags.hexdigest()[:8]})"
+        f"isa {flags.hexdigest()[:8]})"
     )

@@ -1,12 +1,16 @@
-"""hwnas.cpus: the CPUs a process may use (affinity mask and cgroup quota), torch threads."""
+"""hwnas.cpus: the CPUs a process may use (affinity mask and cgroup quota), torch threads;
+hwnas.target.describe_cpu: the CPU line of target fingerprints."""
 
 from __future__ import annotations
 
 import os
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from hwnas import cpus
+from hwnas.target import describe_cpu
 
 
 @pytest.fixture
@@ -86,3 +90,39 @@ def test_set_torch_threads(monkeypatch):
         assert cpus.set_torch_threads() == 1 and torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+CPUINFO = """processor\t: 0
+vendor_id\t: AuthenticAMD
+cpu family\t: 25
+model\t\t: 17
+model name\t: AMD EPYC
+stepping\t: 1
+flags\t\t: fpu sse sse2 avx avx2 fma {extra}
+
+processor\t: 1
+model name\t: something else
+"""
+NON_ISA = st.lists(
+    st.sampled_from(["hypervisor", "tsc_known_freq", "rdpid", "constant_tsc", "x2apic", "umip"]),
+    max_size=6,
+)
+
+
+@given(NON_ISA, NON_ISA)
+def test_cpu_description_ignores_flags_outside_the_instruction_set(first, second):
+    a = describe_cpu(CPUINFO.format(extra=" ".join(first)))
+    b = describe_cpu(CPUINFO.format(extra=" ".join(second)))
+    assert a == b
+    assert a.startswith("AMD EPYC (family 25 model 17 stepping 1, isa ")
+
+
+@given(st.sampled_from(["avx512f", "avx512_bf16", "amx_tile", "sha_ni", "vaes", "f16c"]), NON_ISA)
+def test_cpu_description_tells_instruction_sets_apart(isa_flag, noise):
+    plain = describe_cpu(CPUINFO.format(extra=" ".join(noise)))
+    assert describe_cpu(CPUINFO.format(extra=" ".join([isa_flag, *noise]))) != plain
+
+
+def test_cpu_description_is_empty_without_a_model_name():
+    assert describe_cpu("processor\t: 0\nflags\t: sse avx\n") == ""
+    assert describe_cpu("") == ""
