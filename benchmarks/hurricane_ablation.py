@@ -299,6 +299,7 @@ def equal_latency(args, store, report, save) -> None:
     for target in args.equal_targets.split(","):
         if target in part["targets"]:  # resumed: the same spaces and limit as the first rows
             spaces, limit = part["targets"][target]["spaces"], part["targets"][target]["limit_ms"]
+            same_host(target, spaces)
             for info in spaces.values():
                 Path(info["path"]).parent.mkdir(parents=True, exist_ok=True)
                 Path(info["path"]).write_text(json.dumps(info["file"]))
@@ -328,6 +329,20 @@ def equal_latency(args, store, report, save) -> None:
                 row["load_average"] = {"before": load_before, "after": load_average()}
                 part["rows"].append(row)
                 save()
+
+
+def same_host(target: str, spaces: dict[str, Any]) -> None:
+    """Refuse to resume part D on another CPU: its rows would mix two hosts' latencies."""
+    from hwnas.profile import probe_target
+
+    here = probe_target(target, {}).fingerprint_key
+    started = {info["file"]["fingerprint"] for info in spaces.values()}
+    if started != {here}:
+        raise HwnasError(
+            f"part D for {target} was started on another host (target fingerprint "
+            f"{', '.join(sorted(started))}, here {here}); its rows cannot be mixed",
+            "go on where it started, or pass a new --out (and --workdir) to start again here",
+        )
 
 
 def equal_summary(part: dict[str, Any]) -> list[dict[str, Any]]:
