@@ -19,6 +19,11 @@ the new target. In log space it considers
   (:mod:`hwnas.predict.primitives`), one linear cost per primitive kind,
   non-negative least squares on relative error; ``additive+refs`` adds each
   reference's latency as one more non-negative term;
+- ``additive-shaped``: the additive model whose cost per MFLOP of pointwise
+  and depthwise convs is a piecewise-linear function of one size each
+  (:func:`~hwnas.predict.primitives.shaped_matrix`); which sizes (of twelve
+  pairs, none included) is chosen by an inner cross-validation on the
+  training measurements;
 - ``instances``: the op as the sum of its exact primitive instances, whose
   times are fitted on the measured ops that share them and shrunk toward the
   kind's linear cost (ops share instances, so a few measured ops pin down
@@ -45,7 +50,7 @@ import numpy as np
 
 from hwnas.predict.features import feature_matrix, trend_columns, vocabulary
 from hwnas.predict.kernel import KernelPredictor, LogTrend, PredictorParams, xgboost_module
-from hwnas.predict.primitives import KINDS, primitive_matrix, primitives
+from hwnas.predict.primitives import KINDS, primitive_matrix, primitives, shaped_matrix
 
 #: Fewest measured workloads before anything but ``ratio`` and ``per-target`` is tried.
 MIN_FOR_LINEAR = 8
@@ -53,6 +58,12 @@ MIN_FOR_LINEAR = 8
 INSTANCE_SHRINK = 0.03
 #: The candidate that averages (in log space) the ``BLEND_SIZE`` best by cross-validation.
 BLEND, BLEND_SIZE = "blend", 3
+#: The (pointwise, depthwise) size pairs ``additive-shaped`` chooses from.
+SHAPE_CHOICES: tuple[dict[str, str], ...] = tuple(
+    {group: axis for group, axis in (("pw", pw), ("dw", dw)) if axis}
+    for pw in (None, "reduction", "out_channels", "width")
+    for dw in (None, "channels", "width")
+)
 
 Predict = Callable[[np.ndarray, np.ndarray, Sequence[Mapping[str, Any]]], np.ndarray]
 
@@ -152,8 +163,11 @@ class CrossTargetPredictor:
             return out
         out["additive"] = _additive(refs=False)
         out["additive+xgb"] = self._boosted(_additive(refs=False))
+        out["additive-shaped"] = _additive_shaped(self.folds, self.seed)
+        out["additive-shaped+xgb"] = self._boosted(_additive_shaped(self.folds, self.seed))
         out["instances"] = _instances(INSTANCE_SHRINK, passes=1)
         out["instances+size"] = _instances(INSTANCE_SHRINK, passes=2)
+        out["instances-shaped"] = _instances(INSTANCE_SHRINK, 1, (self.folds, self.seed))
         if self.used_references:
             out["additive+refs"] = _additive(refs=True)
             out["additive+refs+xgb"] = self._boosted(_additive(refs=True))
@@ -164,27 +178,36 @@ class CrossTargetPredictor:
     def _cross_validate(self, candidates, refs, y, features) -> tuple[dict[str, float], list]:
         """Mean |log error| of every candidate (and of the blend of the best), k-fold.
 
-        Only the new target's measurements are used. Returns the errors and
-        the blend's members.
+        Only the new target's measurements are used. A workload with a
+        primitive kind no other measured workload has (the stem, the head) is
+        never held out: nothing could predict it, and the workloads the model
+        is asked about later are not like it. Returns the errors and the
+        blend's members.
         """
-        folds = min(self.folds, len(y))
+        testable = _shared_kinds(features)
+        if len(testable) < 2:
+            testable = np.arange(len(y))
+        folds = min(self.folds, len(testable))
         if folds < 2:
             return {name: 0.0 for name in list(candidates)[:1]}, []
-        order = np.random.default_rng(self.seed).permutation(len(y))
-        predicted = {name: np.empty(len(y)) for name in candidates}
+        order = np.random.default_rng(self.seed).permutation(testable)
+        predicted = {name: np.empty(len(order)) for name in candidates}
+        position = {i: j for j, i in enumerate(order)}
         for k in range(folds):
             test = order[k::folds]
-            train = np.setdiff1d(order, test)
+            train = np.setdiff1d(np.arange(len(y)), test)
             train_features = [features[i] for i in train]
             test_features = [features[i] for i in test]
+            slots = [position[i] for i in test]
             for name, make in candidates.items():
                 model = make(refs[train], y[train], train_features)
-                predicted[name][test] = model(refs[test], None, test_features)
-        errors = {name: float(np.mean(np.abs(p - y))) for name, p in predicted.items()}
+                predicted[name][slots] = model(refs[test], None, test_features)
+        actual = y[order]
+        errors = {name: float(np.mean(np.abs(p - actual))) for name, p in predicted.items()}
         blend = sorted(errors, key=errors.get)[:BLEND_SIZE]
         if len(blend) > 1:
             mean = np.mean([predicted[name] for name in blend], axis=0)
-            errors[BLEND] = float(np.mean(np.abs(mean - y)))
+            errors[BLEND] = float(np.mean(np.abs(mean - actual)))
         return errors, blend
 
     def _per_target(self, refs, y, features) -> Predict:
@@ -252,7 +275,44 @@ def _additive(refs: bool) -> Callable[..., Predict]:
     return make
 
 
-def _instances(shrink: float, passes: int) -> Callable[..., Predict]:
+def _additive_shaped(folds: int, seed: int) -> Callable[..., Predict]:
+    """The shaped additive model whose sizes (:data:`SHAPE_CHOICES`) minimise inner CV error."""
+
+    def make(_r, y, features) -> Predict:
+        ms = np.exp(y)
+        axes = _best_shape(features, ms, folds, seed)
+        coef = _nnls_relative(shaped_matrix(features, axes), ms)
+        floor = 0.5 * float(ms.min())
+        return lambda _r2, _y, f: np.log(np.maximum(shaped_matrix(f, axes) @ coef, floor))
+
+    return make
+
+
+def _best_shape(features, ms: np.ndarray, folds: int, seed: int) -> dict[str, str]:
+    """The :data:`SHAPE_CHOICES` entry whose shaped additive model cross-validates best."""
+    errors = [
+        _nnls_cv_error(shaped_matrix(features, axes), ms, folds, seed) for axes in SHAPE_CHOICES
+    ]
+    return SHAPE_CHOICES[int(np.argmin(errors))]
+
+
+def _nnls_cv_error(design: np.ndarray, ms: np.ndarray, folds: int, seed: int) -> float:
+    """Mean |log error| of :func:`_nnls_relative` on ``design`` under k-fold cross-validation."""
+    order = np.random.default_rng(seed).permutation(len(ms))
+    folds = min(folds, len(ms))
+    errors = []
+    for k in range(folds):
+        test = order[k::folds]
+        train = np.setdiff1d(order, test)
+        coef = _nnls_relative(design[train], ms[train])
+        predicted = np.maximum(design[test] @ coef, 0.5 * float(ms[train].min()))
+        errors.append(np.abs(np.log(predicted / ms[test])))
+    return float(np.mean(np.concatenate(errors)))
+
+
+def _instances(
+    shrink: float, passes: int, shaped: tuple[int, int] | None = None
+) -> Callable[..., Predict]:
     """Sum of primitive instances' times, each shrunk toward a prior from its kind and size.
 
     Non-negative least squares on relative error over the measured ops plus
@@ -261,14 +321,21 @@ def _instances(shrink: float, passes: int) -> Callable[..., Predict]:
     prior is refitted as a log-linear model of the instance's kind and sizes on
     the fitted times, and the next pass (``passes`` > 1) shrinks toward it. An
     instance no measured op contains takes the last refitted prior: it borrows
-    from instances of its kind and similar size.
+    from instances of its kind and similar size. With ``shaped`` = (folds,
+    seed) the prior is the shaped additive model instead (sizes chosen as in
+    ``additive-shaped``), kept for unseen instances too.
     """
     from scipy.optimize import nnls
 
     def make(_r, y, features) -> Predict:
         ms = np.exp(y)
         rows = [primitives(f) for f in features]
-        coef = _nnls_relative(np.array([sum(p.design() for p in row) for row in rows]), ms)
+        axes = _best_shape(features, ms, *shaped) if shaped else None
+
+        def design(p):
+            return p.design() if axes is None else p.shaped_design(axes)
+
+        coef = _nnls_relative(np.array([sum(design(p) for p in row) for row in rows]), ms)
         floor = 0.01 * float(ms.min())
         shapes = {p.key: p for row in rows for p in row}
         index = {key: j for j, key in enumerate(shapes)}
@@ -278,7 +345,7 @@ def _instances(shrink: float, passes: int) -> Callable[..., Predict]:
                 counts[i, index[p.key]] += 1
 
         def linear_prior(ps):
-            return np.array([max(float(p.design() @ coef), floor) for p in ps])
+            return np.array([max(float(design(p) @ coef), floor) for p in ps])
 
         prior_of = linear_prior
         for _ in range(passes):
@@ -287,7 +354,8 @@ def _instances(shrink: float, passes: int) -> Callable[..., Predict]:
                 np.vstack([counts / ms[:, None], shrink * np.diag(1 / prior)]),
                 np.r_[np.ones(len(ms)), np.full(len(prior), shrink)],
             )
-            prior_of = _size_prior(list(shapes.values()), np.maximum(times, floor), floor)
+            if axes is None:
+                prior_of = _size_prior(list(shapes.values()), np.maximum(times, floor), floor)
         learned = dict(zip(shapes, times, strict=True))
 
         def predict(_r2, _y, f) -> np.ndarray:
@@ -322,6 +390,19 @@ def _ratio(j: int) -> Callable[..., Predict]:
         return lambda r, _y, f: r[:, j] + offset
 
     return make
+
+
+def _shared_kinds(features: Sequence[Mapping[str, Any]]) -> np.ndarray:
+    """Indices of the workloads whose every primitive kind another workload also has.
+
+    A ``dense`` primitive (a workload without a known plan) is a kind of its own.
+    """
+    kinds = [{p.key if p.kind == "dense" else p.kind for p in primitives(f)} for f in features]
+    count: dict = {}
+    for row in kinds:
+        for kind in row:
+            count[kind] = count.get(kind, 0) + 1
+    return np.array([i for i, row in enumerate(kinds) if all(count[k] > 1 for k in row)], int)
 
 
 def _ok(value: float | None) -> bool:

@@ -9,6 +9,13 @@ op's latency is the sum of its primitives' latencies. Two designs follow:
 - :func:`primitive_matrix`: per primitive *kind*, ``[count, MFLOPs, memory in
   1e4 elements]`` summed over the op's primitives (one linear cost model per
   kind: the type-level additive model);
+- :func:`shaped_matrix`: the type-level design with each kind's cost per
+  MFLOP a piecewise-linear function of log2 of one size (the reduction
+  length, the channels, the output channels or the output width; hat
+  functions at powers of two). Runtimes change code path with size: untuned
+  TVM unrolls and vectorises short reduction loops only, and a schedule that
+  vectorises along the width wastes lanes on a 7-wide map. Which size matters
+  differs per runtime, so the predictor chooses it by cross-validation;
 - :func:`primitives`: the exact primitive *instances* (kind and shape). Ops
   share instances (``MB_k7_e6`` and ``MB_k7_e6_SE`` run the same expansion,
   depthwise and projection convs), so measuring some ops pins down the
@@ -38,6 +45,10 @@ KINDS: tuple[str, ...] = (
     "dense",
 )
 _COLUMN = {kind: i for i, kind in enumerate(KINDS)}
+#: Sizes a kind's cost per MFLOP may vary along (see :func:`shaped_matrix`).
+SHAPE_AXES: tuple[str, ...] = ("reduction", "channels", "out_channels", "width")
+#: Knots of that piecewise-linear cost, in log2 of the size (2 .. 2048).
+KNOTS = np.arange(1.0, 12.0)
 
 
 @dataclass(frozen=True)
@@ -56,6 +67,38 @@ class Primitive:
         row[j : j + 3] = (1.0, self.mflops, self.memory)
         return row
 
+    @property
+    def group(self) -> str | None:
+        """``"pw"`` or ``"dw"`` for convolutions (the groups :func:`shaped_matrix` shapes)."""
+        if self.kind == "pw":
+            return "pw"
+        return "dw" if self.kind.startswith("dw") else None
+
+    def size(self, axis: str) -> float:
+        """A convolution's size along ``axis`` (one of :data:`SHAPE_AXES`)."""
+        _, cin, cout, _k, stride, groups, _h, w, _b = self.key
+        return {
+            "reduction": cin // groups,
+            "channels": cin,
+            "out_channels": cout,
+            "width": -(-w // stride),
+        }[axis]
+
+    def shaped_design(self, axes: Mapping[str, str]) -> np.ndarray:
+        """This primitive's row of :func:`shaped_matrix` for ``axes`` ({group: axis})."""
+        width = 2 + len(KNOTS)
+        row = np.zeros(width * len(KINDS))
+        j = width * _COLUMN[self.kind]
+        row[j : j + 2] = (1.0, self.memory)
+        axis = axes.get(self.group) if self.group else None
+        if axis is None:
+            row[j + 2] = self.mflops
+        else:
+            x = np.clip(np.log2(max(self.size(axis), 1)), KNOTS[0], KNOTS[-1])
+            hats = np.clip(1.0 - np.abs(x - KNOTS), 0.0, 1.0)  # knots one octave apart
+            row[j + 2 : j + width] = self.mflops * hats
+        return row
+
 
 def primitive_names() -> list[str]:
     """Column names of :func:`primitive_matrix`."""
@@ -68,6 +111,24 @@ def primitive_matrix(rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
     for i, row in enumerate(rows):
         for p in primitives(row):
             out[i] += p.design()
+    return out
+
+
+def shaped_matrix(rows: Sequence[Mapping[str, Any]], axes: Mapping[str, str]) -> np.ndarray:
+    """Type-level design whose cost per MFLOP varies with one size per convolution group.
+
+    ``axes`` maps ``"pw"`` and/or ``"dw"`` to one of :data:`SHAPE_AXES`; per
+    kind the columns are ``[count, memory, MFLOPs x hat_0 .. hat_10]`` (an
+    unshaped kind puts all its MFLOPs in the first hat column). ``{}`` is the
+    plain type-level model of :func:`primitive_matrix`, columns reordered.
+    """
+    unknown = {a for a in axes.values() if a not in SHAPE_AXES} | (set(axes) - {"pw", "dw"})
+    if unknown:
+        raise ValueError(f"unknown shape axes {sorted(unknown)}; groups: pw, dw; axes {SHAPE_AXES}")
+    out = np.zeros((len(rows), (2 + len(KNOTS)) * len(KINDS)))
+    for i, row in enumerate(rows):
+        for p in primitives(row):
+            out[i] += p.shaped_design(axes)
     return out
 
 
