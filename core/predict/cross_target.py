@@ -50,7 +50,13 @@ import numpy as np
 
 from hwnas.predict.features import feature_matrix, trend_columns, vocabulary
 from hwnas.predict.kernel import KernelPredictor, LogTrend, PredictorParams, xgboost_module
-from hwnas.predict.primitives import KINDS, primitive_matrix, primitives, shaped_matrix
+from hwnas.predict.primitives import (
+    KINDS,
+    primitive_matrix,
+    primitives,
+    shaped_matrix,
+    shaped_rows,
+)
 
 #: Fewest measured workloads before anything but ``ratio`` and ``per-target`` is tried.
 MIN_FOR_LINEAR = 8
@@ -193,9 +199,7 @@ class CrossTargetPredictor:
         order = np.random.default_rng(self.seed).permutation(testable)
         predicted = {name: np.empty(len(order)) for name in candidates}
         position = {i: j for j, i in enumerate(order)}
-        for k in range(folds):
-            test = order[k::folds]
-            train = np.setdiff1d(np.arange(len(y)), test)
+        for train, test in _folds(order, len(y), folds):
             train_features = [features[i] for i in train]
             test_features = [features[i] for i in test]
             slots = [position[i] for i in test]
@@ -280,34 +284,41 @@ def _additive_shaped(folds: int, seed: int) -> Callable[..., Predict]:
 
     def make(_r, y, features) -> Predict:
         ms = np.exp(y)
-        axes = _best_shape(features, ms, folds, seed)
-        coef = _nnls_relative(shaped_matrix(features, axes), ms)
+        axes, design = _best_shape([primitives(f) for f in features], ms, folds, seed)
+        coef = _nnls_relative(design, ms)
         floor = 0.5 * float(ms.min())
         return lambda _r2, _y, f: np.log(np.maximum(shaped_matrix(f, axes) @ coef, floor))
 
     return make
 
 
-def _best_shape(features, ms: np.ndarray, folds: int, seed: int) -> dict[str, str]:
-    """The :data:`SHAPE_CHOICES` entry whose shaped additive model cross-validates best."""
-    errors = [
-        _nnls_cv_error(shaped_matrix(features, axes), ms, folds, seed) for axes in SHAPE_CHOICES
-    ]
-    return SHAPE_CHOICES[int(np.argmin(errors))]
+def _best_shape(parts, ms: np.ndarray, folds: int, seed: int) -> tuple[dict[str, str], np.ndarray]:
+    """The :data:`SHAPE_CHOICES` entry whose shaped additive model cross-validates best.
+
+    ``parts`` are the measured workloads' primitives; returns the sizes and
+    their design.
+    """
+    designs = [shaped_rows(parts, axes) for axes in SHAPE_CHOICES]
+    best = int(np.argmin([_nnls_cv_error(x, ms, folds, seed) for x in designs]))
+    return SHAPE_CHOICES[best], designs[best]
 
 
 def _nnls_cv_error(design: np.ndarray, ms: np.ndarray, folds: int, seed: int) -> float:
     """Mean |log error| of :func:`_nnls_relative` on ``design`` under k-fold cross-validation."""
     order = np.random.default_rng(seed).permutation(len(ms))
-    folds = min(folds, len(ms))
     errors = []
-    for k in range(folds):
-        test = order[k::folds]
-        train = np.setdiff1d(order, test)
+    for train, test in _folds(order, len(ms), folds):
         coef = _nnls_relative(design[train], ms[train])
         predicted = np.maximum(design[test] @ coef, 0.5 * float(ms[train].min()))
         errors.append(np.abs(np.log(predicted / ms[test])))
     return float(np.mean(np.concatenate(errors)))
+
+
+def _folds(order: np.ndarray, n: int, folds: int):
+    """(train, test) index arrays: every ``folds``-th of ``order`` held out in turn, of ``n``."""
+    for k in range(min(folds, len(order))):
+        test = order[k::folds]
+        yield np.setdiff1d(np.arange(n), test), test
 
 
 def _instances(
@@ -330,7 +341,7 @@ def _instances(
     def make(_r, y, features) -> Predict:
         ms = np.exp(y)
         rows = [primitives(f) for f in features]
-        axes = _best_shape(features, ms, *shaped) if shaped else None
+        axes = _best_shape(rows, ms, *shaped)[0] if shaped else None
 
         def design(p):
             return p.design() if axes is None else p.shaped_design(axes)

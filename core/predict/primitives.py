@@ -125,9 +125,14 @@ def shaped_matrix(rows: Sequence[Mapping[str, Any]], axes: Mapping[str, str]) ->
     unknown = {a for a in axes.values() if a not in SHAPE_AXES} | (set(axes) - {"pw", "dw"})
     if unknown:
         raise ValueError(f"unknown shape axes {sorted(unknown)}; groups: pw, dw; axes {SHAPE_AXES}")
-    out = np.zeros((len(rows), (2 + len(KNOTS)) * len(KINDS)))
-    for i, row in enumerate(rows):
-        for p in primitives(row):
+    return shaped_rows([primitives(row) for row in rows], axes)
+
+
+def shaped_rows(parts: Sequence[Sequence[Primitive]], axes: Mapping[str, str]) -> np.ndarray:
+    """:func:`shaped_matrix` from each workload's :func:`primitives`, already decomposed."""
+    out = np.zeros((len(parts), (2 + len(KNOTS)) * len(KINDS)))
+    for i, row in enumerate(parts):
+        for p in row:
             out[i] += p.shaped_design(axes)
     return out
 
