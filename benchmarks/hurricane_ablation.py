@@ -29,7 +29,9 @@ D. **Spaces at equal latency** (``--parts equal``): on each of
    and how many met the limit. A space whose fastest architecture is over the
    limit is reported, not run. Rows are saved one by one and skipped when
    present, so ``--hours H`` runs a slice (no new row starts after H hours)
-   and the next call goes on.
+   and the next call goes on. ``benchmarks/hurricane_remeasure.py`` then
+   measures every winner again side by side in one quiet run; the table
+   shows those latencies after "again".
 
 Runs are resumable: each keeps its folder under ``--workdir``; measurements
 live in ``--store``. Run alone (timings are wall-clock on a shared machine).
@@ -350,6 +352,7 @@ def equal_summary(part: dict[str, Any]) -> list[dict[str, Any]]:
     from scipy import stats
 
     out = []
+    again = part.get("remeasure", {}).get("ms", {})  # benchmarks/hurricane_remeasure.py
     for target, info in part["targets"].items():
         for name, sp in info["spaces"].items():
             rows = [r for r in part["rows"] if r["target"] == target and r["variant"] == name]
@@ -371,6 +374,10 @@ def equal_summary(part: dict[str, Any]) -> list[dict[str, Any]]:
                     "winners": len(acc),
                     "interval": half,
                     "latency_ms": [r["latency_ms"] for r in rows],
+                    "remeasured_ms": [
+                        again.get(target, {}).get(r.get("arch") or "", {}).get("median_ms")
+                        for r in rows
+                    ],
                     "within_limit": sum(
                         r["latency_ms"] is not None and r["latency_ms"] <= info["limit_ms"]
                         for r in rows
@@ -395,6 +402,10 @@ def print_equal(summary: list[dict[str, Any]]) -> None:
         if r["no_winner"]:
             acc += f" ({r['no_winner']} without a winner)"
         lat = ", ".join("-" if x is None else f"{x:.3f}" for x in r["latency_ms"])
+        if any(x is not None for x in r.get("remeasured_ms", [])):
+            lat += "; again " + ", ".join(
+                "-" if x is None else f"{x:.3f}" for x in r["remeasured_ms"]
+            )
         print(f"{r['target']:<12}{r['space']:<22}{r['size']:>10.3g}{r['seeds']:>6}{acc:>16}  {lat}")
 
 

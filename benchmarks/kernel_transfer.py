@@ -151,6 +151,7 @@ def held_out_scores(label, tables, by_key, layer_keys, fixed_keys, weight, args)
     layer = [k for k in layer_keys if k in truth]
     fixed = [k for k in fixed_keys if k in truth]
     fixed_known = {k: (by_key[k].features, truth[k]) for k in fixed}
+    features = {k: w.features for k, w in by_key.items()}
     out: dict = {}
     for fraction in FRACTIONS:
         n_train = round(fraction * len(layer))
@@ -169,7 +170,7 @@ def held_out_scores(label, tables, by_key, layer_keys, fixed_keys, weight, args)
                 runs["per_target"].append(
                     accuracy_report(per.predict([by_key[k].features for k in held]).ms, actual)
                 )
-                cross = CrossTargetPredictor(references, seed=seed).fit(
+                cross = CrossTargetPredictor(references, seed=seed, workloads=features).fit(
                     train, [by_key[k].features for k in train], [truth[k] for k in train]
                 )
                 choices.append(cross.choice)

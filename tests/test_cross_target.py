@@ -194,3 +194,44 @@ def test_coverage_sample_reaches_every_primitive_instance_quickly(workloads):
     rng = np.random.default_rng(1)
     random = rng.choice([w.key for w in workloads], 60, replace=False)
     assert reached[1] > len({p.key for k in random for p in primitives(by_key[k].features)})
+
+
+def _lending_tables(workloads, seed):
+    """Reference: instance times smooth in size x an irregular factor; target: the same x a scale
+    per primitive group (as runtimes on one CPU share each kernel's cache and shape effects)."""
+    rng = np.random.default_rng(seed)
+    scale = {"pw": 2.0, "dw": 0.5, "se": 1.5, "combine": 1.0}
+    instance_ms: dict = {}
+    ref, target = {}, {}
+    for w in workloads:
+        parts = primitives(w.features)
+        for p in parts:
+            smooth = 0.002 + 0.01 * p.mflops**0.8 + 1e-4 * p.memory
+            instance_ms.setdefault(p.key, smooth * float(rng.lognormal(0, 0.2)))
+        ref[w.key] = sum(instance_ms[p.key] for p in parts)
+        target[w.key] = sum(
+            instance_ms[p.key] * next(v for g, v in scale.items() if p.kind.startswith(g))
+            for p in parts
+        )
+    return ref, target
+
+
+def test_a_reference_lends_its_instance_times_to_a_new_target(workloads):
+    """With the references' workloads known, their tables are decomposed into instance times."""
+    features = {w.key: w.features for w in workloads}
+    scores: dict = {"with": [], "without": []}
+    for seed in (4, 5, 6, 7):
+        ref, target = _lending_tables(workloads, seed)
+        train, test = _split(workloads, 22)  # 10 % measured
+        actual = np.array([target[w.key] for w in test])
+        for name, known in (("with", features), ("without", {})):
+            model = CrossTargetPredictor({"ref": ref}, workloads=known).fit(
+                [w.key for w in train], [w.features for w in train], [target[w.key] for w in train]
+            )
+            predicted = model.predict([w.key for w in test], [w.features for w in test])
+            scores[name].append(within(predicted, actual, 0.10))
+            if name == "with":  # cross-validation prefers the lent instance times
+                assert min(model.cv_error, key=model.cv_error.get) == "ref-instances:ref"
+            else:
+                assert not any(c.startswith("ref-instances") for c in model.cv_error)
+    assert np.mean(scores["with"]) > np.mean(scores["without"]) + 0.1

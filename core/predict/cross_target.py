@@ -29,6 +29,10 @@ the new target. In log space it considers
   kind's linear cost (ops share instances, so a few measured ops pin down
   many others); ``instances+size`` refits that prior on the instances' kind
   and sizes once more;
+- ``ref-instances:<ref>`` / ``ref-instances``: the instance model whose
+  prior is one reference's (or every reference's) own instance times, fitted
+  on its whole table, scaled per primitive group (needs ``workloads``, the
+  features of the references' workloads by key);
 - ``<base>+xgb``: one of these plus an XGBoost residual on the workload
   features and the references' log latencies;
 - ``per-target``: :class:`~hwnas.predict.kernel.KernelPredictor` on the
@@ -52,6 +56,7 @@ from hwnas.predict.features import feature_matrix, trend_columns, vocabulary
 from hwnas.predict.kernel import KernelPredictor, LogTrend, PredictorParams, xgboost_module
 from hwnas.predict.primitives import (
     KINDS,
+    Primitive,
     primitive_matrix,
     primitives,
     shaped_matrix,
@@ -76,12 +81,18 @@ Predict = Callable[[np.ndarray, np.ndarray, Sequence[Mapping[str, Any]]], np.nda
 
 @dataclass
 class CrossTargetPredictor:
-    """Predicts a target's kernel latency from its own few measurements and reference tables."""
+    """Predicts a target's kernel latency from its own few measurements and reference tables.
+
+    ``references`` maps a name to ``{workload key: ms}``; ``workloads`` maps
+    workload keys to their features, so the references' tables can be
+    decomposed into primitive instances (``ref-instances``; optional).
+    """
 
     references: Mapping[str, Mapping[str, float]]
     seed: int = 0
     folds: int = 5
     ridge: float = 1.0
+    workloads: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     params: PredictorParams = field(
         default_factory=lambda: PredictorParams(members=1, rounds=200, trend=False)
     )
@@ -174,12 +185,26 @@ class CrossTargetPredictor:
         out["instances"] = _instances(INSTANCE_SHRINK, passes=1)
         out["instances+size"] = _instances(INSTANCE_SHRINK, passes=2)
         out["instances-shaped"] = _instances(INSTANCE_SHRINK, 1, (self.folds, self.seed))
+        times = self._reference_times()
+        for name, table in times.items():
+            out[f"ref-instances:{name}"] = _reference_instances([table])
+        if len(times) > 1:
+            out["ref-instances"] = _reference_instances(list(times.values()))
         if self.used_references:
             out["additive+refs"] = _additive(refs=True)
             out["additive+refs+xgb"] = self._boosted(_additive(refs=True))
             out["linear+shape"] = self._linear
             out["linear+shape+xgb"] = self._boosted(self._linear)
         return out
+
+    def _reference_times(self) -> dict[str, dict[tuple, float]]:
+        """Each used reference's instance times, when ``workloads`` gives its features."""
+        if not self.workloads:
+            return {}
+        return {
+            name: reference_instance_times(self.references[name], self.workloads)
+            for name in self.used_references
+        }
 
     def _cross_validate(self, candidates, refs, y, features) -> tuple[dict[str, float], list]:
         """Mean |log error| of every candidate (and of the blend of the best), k-fold.
@@ -336,49 +361,140 @@ def _instances(
     seed) the prior is the shaped additive model instead (sizes chosen as in
     ``additive-shaped``), kept for unseen instances too.
     """
-    from scipy.optimize import nnls
+
+    def make(_r, y, features) -> Predict:
+        rows = [primitives(f) for f in features]
+        return _instance_predictor(*_fit_instances(rows, np.exp(y), shrink, passes, shaped))
+
+    return make
+
+
+def _fit_instances(rows, ms: np.ndarray, shrink: float, passes: int, shaped) -> tuple:
+    """(learned instance times by key, prior for unseen instances, floor) of :func:`_instances`."""
+    axes = _best_shape(rows, ms, *shaped)[0] if shaped else None
+
+    def design(p):
+        return p.design() if axes is None else p.shaped_design(axes)
+
+    coef = _nnls_relative(np.array([sum(design(p) for p in row) for row in rows]), ms)
+    floor = 0.01 * float(ms.min())
+    shapes, counts = _instance_counts(rows)
+
+    def linear_prior(ps):
+        return np.array([max(float(design(p) @ coef), floor) for p in ps])
+
+    prior_of = linear_prior
+    for _ in range(passes):
+        times = _instance_times(counts, ms, prior_of(list(shapes.values())), shrink)
+        if axes is None:
+            prior_of = _size_prior(list(shapes.values()), np.maximum(times, floor), floor)
+    return dict(zip(shapes, times, strict=True)), prior_of, floor
+
+
+def reference_instance_times(
+    table: Mapping[str, float], workloads: Mapping[str, Mapping[str, Any]]
+) -> dict[tuple, float]:
+    """A reference's time (ms) for each primitive instance of its measured workloads.
+
+    Its whole table is fitted by the ``instances-shaped`` model (the
+    workloads' features from ``workloads``, by key); workloads without
+    features are left out. Cached per table.
+    """
+    keys = tuple(sorted(k for k in table if k in workloads and _ok(table[k])))
+    cache_key = tuple((k, float(table[k])) for k in keys)
+    if cache_key not in _REFERENCE_TIMES:
+        if len(_REFERENCE_TIMES) >= 32:
+            _REFERENCE_TIMES.clear()
+        rows = [primitives(workloads[k]) for k in keys]
+        ms = np.array([table[k] for k in keys], dtype=np.float64)
+        _REFERENCE_TIMES[cache_key] = _fit_instances(rows, ms, INSTANCE_SHRINK, 1, (5, 0))[0]
+    return _REFERENCE_TIMES[cache_key]
+
+
+_REFERENCE_TIMES: dict[tuple, dict[tuple, float]] = {}
+#: The primitive groups ``ref-instances`` scales references' instance times by.
+GROUPS: tuple[str, ...] = ("pw", "dw", "se", "combine", "dense")
+
+
+def _group(kind: str) -> int:
+    for j, prefix in enumerate(GROUPS):
+        if kind.startswith(prefix):
+            return j
+    return len(GROUPS) - 1
+
+
+def _reference_instances(times: Sequence[Mapping[tuple, float]]) -> Callable[..., Predict]:
+    """Instances whose prior is the references' instance times, scaled per primitive group.
+
+    The prior of an instance of group g is ``c_g + sum_r s_gr * t_r``: ``t_r``
+    its time on reference r (:func:`reference_instance_times`), ``c_g`` and
+    ``s_gr`` non-negative, fitted on the measured ops (the op = the sum of its
+    instances' priors, relative error). Then the instance times are fitted
+    as in ``instances`` and shrunk toward that prior, which also answers
+    every instance no measured op contains. A reference thus lends its
+    size-dependent costs (code paths, cache effects) per instance, and the
+    new target only sets a few group scales.
+    """
+    width = len(GROUPS) * (1 + len(times))
+
+    def row_of(p: Primitive) -> np.ndarray:
+        row, g = np.zeros(width), _group(p.kind)
+        row[g] = 1.0
+        for r, table in enumerate(times):
+            row[len(GROUPS) * (1 + r) + g] = table.get(p.key, 0.0)
+        return row
 
     def make(_r, y, features) -> Predict:
         ms = np.exp(y)
         rows = [primitives(f) for f in features]
-        axes = _best_shape(rows, ms, *shaped)[0] if shaped else None
-
-        def design(p):
-            return p.design() if axes is None else p.shaped_design(axes)
-
-        coef = _nnls_relative(np.array([sum(design(p) for p in row) for row in rows]), ms)
+        coef = _nnls_relative(np.array([sum(row_of(p) for p in row) for row in rows]), ms)
         floor = 0.01 * float(ms.min())
-        shapes = {p.key: p for row in rows for p in row}
-        index = {key: j for j, key in enumerate(shapes)}
-        counts = np.zeros((len(rows), len(shapes)))
-        for i, row in enumerate(rows):
-            for p in row:
-                counts[i, index[p.key]] += 1
 
-        def linear_prior(ps):
-            return np.array([max(float(design(p) @ coef), floor) for p in ps])
+        def prior_of(ps):
+            return np.array([max(float(row_of(p) @ coef), floor) for p in ps])
 
-        prior_of = linear_prior
-        for _ in range(passes):
-            prior = prior_of(list(shapes.values()))
-            times, _ = nnls(
-                np.vstack([counts / ms[:, None], shrink * np.diag(1 / prior)]),
-                np.r_[np.ones(len(ms)), np.full(len(prior), shrink)],
-            )
-            if axes is None:
-                prior_of = _size_prior(list(shapes.values()), np.maximum(times, floor), floor)
-        learned = dict(zip(shapes, times, strict=True))
-
-        def predict(_r2, _y, f) -> np.ndarray:
-            parts = [primitives(x) for x in f]
-            unseen = list({p.key: p for row in parts for p in row if p.key not in learned}.values())
-            guess = dict(zip((p.key for p in unseen), prior_of(unseen), strict=True))
-            total = [sum(learned.get(p.key, guess.get(p.key, floor)) for p in row) for row in parts]
-            return np.log(np.maximum(total, floor))
-
-        return predict
+        shapes, counts = _instance_counts(rows)
+        learned = _instance_times(counts, ms, prior_of(list(shapes.values())), INSTANCE_SHRINK)
+        return _instance_predictor(dict(zip(shapes, learned, strict=True)), prior_of, floor)
 
     return make
+
+
+def _instance_counts(rows: Sequence[Sequence[Primitive]]) -> tuple[dict, np.ndarray]:
+    """The distinct instances of ``rows`` ({key: primitive}) and each row's count of each."""
+    shapes = {p.key: p for row in rows for p in row}
+    index = {key: j for j, key in enumerate(shapes)}
+    counts = np.zeros((len(rows), len(shapes)))
+    for i, row in enumerate(rows):
+        for p in row:
+            counts[i, index[p.key]] += 1
+    return shapes, counts
+
+
+def _instance_times(
+    counts: np.ndarray, ms: np.ndarray, prior: np.ndarray, shrink: float
+) -> np.ndarray:
+    """Instance times whose sums fit ``ms`` (relative error), each pulled toward its prior."""
+    from scipy.optimize import nnls
+
+    times, _ = nnls(
+        np.vstack([counts / ms[:, None], shrink * np.diag(1 / prior)]),
+        np.r_[np.ones(len(ms)), np.full(len(prior), shrink)],
+    )
+    return times
+
+
+def _instance_predictor(learned: dict, prior_of, floor: float) -> Predict:
+    """Log ms of each op as the sum of its instances' learned times (the prior for unseen ones)."""
+
+    def predict(_r, _y, f) -> np.ndarray:
+        parts = [primitives(x) for x in f]
+        unseen = list({p.key: p for row in parts for p in row if p.key not in learned}.values())
+        guess = dict(zip((p.key for p in unseen), prior_of(unseen), strict=True))
+        total = [sum(learned.get(p.key, guess.get(p.key, floor)) for p in row) for row in parts]
+        return np.log(np.maximum(total, floor))
+
+    return predict
 
 
 def _size_prior(shapes, times: np.ndarray, floor: float):

@@ -50,7 +50,8 @@ def fill_unmeasured(
     labels = [_label(r, references) for r in references]
     tables = {label: measured_by_key(r) for label, r in zip(labels, references, strict=True)}
     keys = list(measured)
-    predictor = CrossTargetPredictor(tables, seed=seed).fit(
+    features = {k: w.features for k, w in workloads.items()}
+    predictor = CrossTargetPredictor(tables, seed=seed, workloads=features).fit(
         keys, [workloads[k].features for k in keys], [measured[k] for k in keys]
     )
     todo = sorted(cell for cell in cells if not model.measured[cell])
