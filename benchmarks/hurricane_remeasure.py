@@ -42,18 +42,20 @@ def winners(part: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
 
 def remeasure(part: dict[str, Any], rounds: int, seed: int = 0) -> dict[str, Any]:
     """Every winner's end-to-end latency (ms), median of ``rounds`` fresh-store rounds."""
+    from hurricane_ablation import space  # the ablation's space (this script's folder)
+
     from hwnas.live_latency import measure_whole
-    from hwnas.spaces.hurricane.space import HurricaneSpace
     from hwnas.store import LatencyStore
 
-    full = HurricaneSpace("tiny")
+    full = space()
     rng = np.random.default_rng(seed)
     times: dict[str, dict[str, list[float]]] = {}
     for target, rows in winners(part).items():
         archs = {row["arch"]: full.parse(row["arch"]) for row in rows}
         per_arch = times.setdefault(target, {text: [] for text in archs})
+        texts = list(archs)
         for number in range(rounds):
-            order = [list(archs)[i] for i in rng.permutation(len(archs))]
+            order = [texts[i] for i in rng.permutation(len(texts))]
             with tempfile.TemporaryDirectory() as folder:
                 store = LatencyStore(Path(folder) / "fresh.sqlite")
                 print(f"{target}: round {number + 1} of {rounds}, {len(order)} winners")

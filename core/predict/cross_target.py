@@ -69,6 +69,10 @@ MIN_FOR_LINEAR = 8
 INSTANCE_SHRINK = 0.03
 #: The candidate that averages (in log space) the ``BLEND_SIZE`` best by cross-validation.
 BLEND, BLEND_SIZE = "blend", 3
+#: The primitive groups ``ref-instances`` scales references' instance times by.
+GROUPS: tuple[str, ...] = ("pw", "dw", "se", "combine", "dense")
+#: Instance times of reference tables (:func:`reference_instance_times`), by table.
+_REFERENCE_TIMES: dict[tuple, dict[tuple, float]] = {}
 #: The (pointwise, depthwise) size pairs ``additive-shaped`` chooses from.
 SHAPE_CHOICES: tuple[dict[str, str], ...] = tuple(
     {group: axis for group, axis in (("pw", pw), ("dw", dw)) if axis}
@@ -363,19 +367,26 @@ def _instances(
     """
 
     def make(_r, y, features) -> Predict:
-        rows = [primitives(f) for f in features]
-        return _instance_predictor(*_fit_instances(rows, np.exp(y), shrink, passes, shaped))
+        rows, ms = [primitives(f) for f in features], np.exp(y)
+        if shaped:
+            axes = _best_shape(rows, ms, *shaped)[0]
+            fitted = _fit_instances(rows, ms, lambda p: p.shaped_design(axes), shrink=shrink)
+        else:
+            fitted = _fit_instances(rows, ms, Primitive.design, passes, True, shrink)
+        return _instance_predictor(*fitted)
 
     return make
 
 
-def _fit_instances(rows, ms: np.ndarray, shrink: float, passes: int, shaped) -> tuple:
-    """(learned instance times by key, prior for unseen instances, floor) of :func:`_instances`."""
-    axes = _best_shape(rows, ms, *shaped)[0] if shaped else None
+def _fit_instances(
+    rows, ms: np.ndarray, design, passes: int = 1, refit: bool = False, shrink=INSTANCE_SHRINK
+) -> tuple:
+    """(learned instance times by key, prior for unseen instances, floor).
 
-    def design(p):
-        return p.design() if axes is None else p.shaped_design(axes)
-
+    The first prior is ``design(primitive) @ coef``, ``coef`` fitted on the
+    measured ops (NNLS, relative error); with ``refit`` each pass refits it
+    as :func:`_size_prior` on the fitted times.
+    """
     coef = _nnls_relative(np.array([sum(design(p) for p in row) for row in rows]), ms)
     floor = 0.01 * float(ms.min())
     shapes, counts = _instance_counts(rows)
@@ -386,7 +397,7 @@ def _fit_instances(rows, ms: np.ndarray, shrink: float, passes: int, shaped) -> 
     prior_of = linear_prior
     for _ in range(passes):
         times = _instance_times(counts, ms, prior_of(list(shapes.values())), shrink)
-        if axes is None:
+        if refit:
             prior_of = _size_prior(list(shapes.values()), np.maximum(times, floor), floor)
     return dict(zip(shapes, times, strict=True)), prior_of, floor
 
@@ -407,13 +418,9 @@ def reference_instance_times(
             _REFERENCE_TIMES.clear()
         rows = [primitives(workloads[k]) for k in keys]
         ms = np.array([table[k] for k in keys], dtype=np.float64)
-        _REFERENCE_TIMES[cache_key] = _fit_instances(rows, ms, INSTANCE_SHRINK, 1, (5, 0))[0]
+        axes = _best_shape(rows, ms, 5, 0)[0]
+        _REFERENCE_TIMES[cache_key] = _fit_instances(rows, ms, lambda p: p.shaped_design(axes))[0]
     return _REFERENCE_TIMES[cache_key]
-
-
-_REFERENCE_TIMES: dict[tuple, dict[tuple, float]] = {}
-#: The primitive groups ``ref-instances`` scales references' instance times by.
-GROUPS: tuple[str, ...] = ("pw", "dw", "se", "combine", "dense")
 
 
 def _group(kind: str) -> int:
@@ -445,17 +452,8 @@ def _reference_instances(times: Sequence[Mapping[tuple, float]]) -> Callable[...
         return row
 
     def make(_r, y, features) -> Predict:
-        ms = np.exp(y)
         rows = [primitives(f) for f in features]
-        coef = _nnls_relative(np.array([sum(row_of(p) for p in row) for row in rows]), ms)
-        floor = 0.01 * float(ms.min())
-
-        def prior_of(ps):
-            return np.array([max(float(row_of(p) @ coef), floor) for p in ps])
-
-        shapes, counts = _instance_counts(rows)
-        learned = _instance_times(counts, ms, prior_of(list(shapes.values())), INSTANCE_SHRINK)
-        return _instance_predictor(dict(zip(shapes, learned, strict=True)), prior_of, floor)
+        return _instance_predictor(*_fit_instances(rows, np.exp(y), row_of))
 
     return make
 
