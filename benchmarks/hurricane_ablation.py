@@ -399,13 +399,13 @@ def print_equal(summary: list[dict[str, Any]]) -> None:
             )
             continue
         acc = "-" if r["accuracy"] is None else f"{r['accuracy']:.2f} +- {r['interval']:.2f}"
-        if r["no_winner"]:
-            acc += f" ({r['no_winner']} without a winner)"
         lat = ", ".join("-" if x is None else f"{x:.3f}" for x in r["latency_ms"])
         if any(x is not None for x in r.get("remeasured_ms", [])):
             lat += "; again " + ", ".join(
                 "-" if x is None else f"{x:.3f}" for x in r["remeasured_ms"]
             )
+        if r["no_winner"]:
+            lat += f" ({r['no_winner']} without a winner)"
         print(f"{r['target']:<12}{r['space']:<22}{r['size']:>10.3g}{r['seeds']:>6}{acc:>16}  {lat}")
 
 
