@@ -370,9 +370,10 @@ def _instances(
         rows, ms = [primitives(f) for f in features], np.exp(y)
         if shaped:
             axes = _best_shape(rows, ms, *shaped)[0]
-            fitted = _fit_instances(rows, ms, lambda p: p.shaped_design(axes), shrink=shrink)
+            design, refit = (lambda p: p.shaped_design(axes)), False
         else:
-            fitted = _fit_instances(rows, ms, Primitive.design, passes, True, shrink)
+            design, refit = Primitive.design, True
+        fitted = _fit_instances(rows, ms, design, passes, refit, shrink)
         return _instance_predictor(*fitted)
 
     return make
