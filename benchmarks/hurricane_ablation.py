@@ -301,6 +301,15 @@ def equal_latency(args, store, report, save) -> None:
     for target in args.equal_targets.split(","):
         if target in part["targets"]:  # resumed: the same spaces and limit as the first rows
             spaces, limit = part["targets"][target]["spaces"], part["targets"][target]["limit_ms"]
+            pending = [
+                (name, seed)
+                for seed in args.seeds
+                for name, info in spaces.items()
+                if info["feasible"] and (target, name, seed) not in done
+            ]
+            if not pending:
+                print(f"{target}: every row is done")
+                continue
             same_host(target, spaces)
             for info in spaces.values():
                 Path(info["path"]).parent.mkdir(parents=True, exist_ok=True)
