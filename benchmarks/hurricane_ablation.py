@@ -332,10 +332,13 @@ def equal_latency(args, store, report, save) -> None:
                     row = run(
                         at_limit, store, name, 8, seed, info["path"], target, args.equal_epochs
                     )
-                except HwnasError as exc:  # e.g. the limit under the space's fastest: reported
-                    print(f"{target} {name} seed {seed}: {exc}")
-                    row = {"target": target, "variant": name, "seed": seed, "winner": False}
-                    row.update(error=str(exc), test_accuracy=None, latency_ms=None)
+                except HwnasError as exc:  # e.g. the limit under the space's fastest
+                    print(f"{target} {name} seed {seed}: refused, not counted as run: {exc}")
+                    part.setdefault("refused", []).append(
+                        {"target": target, "variant": name, "seed": seed, "error": str(exc)}
+                    )
+                    save()
+                    continue
                 row["limit_ms"] = limit
                 row["load_average"] = {"before": load_before, "after": load_average()}
                 part["rows"].append(row)
