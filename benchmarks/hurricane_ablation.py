@@ -298,16 +298,15 @@ def equal_latency(args, store, report, save) -> None:
     started = time.perf_counter()
     part = report.setdefault("equal", {"rows": [], "targets": {}})
     done = {(r["target"], r["variant"], r["seed"]) for r in part["rows"]}
+
+    def to_run(target: str, name: str, seed: int) -> bool:
+        feasible = part["targets"][target]["spaces"][name]["feasible"]
+        return feasible and (target, name, seed) not in done
+
     for target in args.equal_targets.split(","):
         if target in part["targets"]:  # resumed: the same spaces and limit as the first rows
             spaces, limit = part["targets"][target]["spaces"], part["targets"][target]["limit_ms"]
-            pending = [
-                (name, seed)
-                for seed in args.seeds
-                for name, info in spaces.items()
-                if info["feasible"] and (target, name, seed) not in done
-            ]
-            if not pending:
+            if not any(to_run(target, name, seed) for seed in args.seeds for name in spaces):
                 print(f"{target}: every row is done")
                 continue
             same_host(target, spaces)
@@ -321,7 +320,7 @@ def equal_latency(args, store, report, save) -> None:
         print(f"{target}: limit {limit:.3f} ms for every space")
         for seed in args.seeds:
             for name, info in spaces.items():
-                if (target, name, seed) in done or not info["feasible"]:
+                if not to_run(target, name, seed):
                     continue
                 if args.hours is not None and time.perf_counter() - started > 3600 * args.hours:
                     print(f"--hours {args.hours} reached: the next call goes on from here")
