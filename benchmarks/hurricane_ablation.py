@@ -27,7 +27,11 @@ D. **Spaces at equal latency** (``--parts equal``): on each of
    ``--equal-epochs`` (default 5) epochs; the table gives the mean test
    accuracy with a 95 % t interval over seeds, the winners' measured latency
    and how many met the limit. A space whose fastest architecture is over the
-   limit is reported, not run. Rows are saved one by one and skipped when
+   limit is reported, not run. Every row starts from a copy of the store as
+   it was when the spaces and the limit were fixed (the layer tables and the
+   5 calibration networks), so the networks one row measures end to end
+   recalibrate only its own layer model: no row depends on the rows run
+   before it. Rows are saved one by one and skipped when
    present, so ``--hours H`` runs a slice (no new row starts after H hours)
    and the next call goes on. ``benchmarks/hurricane_remeasure.py`` then
    measures every winner again side by side in one quiet run; the table
@@ -310,12 +314,18 @@ def equal_latency(args, store, report, save) -> None:
                 print(f"{target}: every row is done")
                 continue
             same_host(target, spaces)
+            setup = setup_store(target, part["targets"][target])
             for info in spaces.values():
                 Path(info["path"]).parent.mkdir(parents=True, exist_ok=True)
                 Path(info["path"]).write_text(json.dumps(info["file"]))
         else:
             spaces, limit = variant_spaces(args, store, target)
-            part["targets"][target] = {"limit_ms": limit, "spaces": spaces}
+            setup = store.copy_to(Path(args.workdir) / "equal" / target / "setup.sqlite")
+            part["targets"][target] = {
+                "limit_ms": limit,
+                "spaces": spaces,
+                "setup_store": str(setup.path),
+            }
             save()
         print(f"{target}: limit {limit:.3f} ms for every space")
         for seed in args.seeds:
@@ -326,11 +336,10 @@ def equal_latency(args, store, report, save) -> None:
                     print(f"--hours {args.hours} reached: the next call goes on from here")
                     return
                 at_limit = argparse.Namespace(**{**vars(args), "latency_ms": limit})
+                own = setup.copy_to(Path(setup.path).parent / "rows" / f"{name}-seed{seed}.sqlite")
                 load_before = load_average()
                 try:
-                    row = run(
-                        at_limit, store, name, 8, seed, info["path"], target, args.equal_epochs
-                    )
+                    row = run(at_limit, own, name, 8, seed, info["path"], target, args.equal_epochs)
                 except HwnasError as exc:  # e.g. the limit under the space's fastest
                     print(f"{target} {name} seed {seed}: refused, not counted as run: {exc}")
                     part.setdefault("refused", []).append(
@@ -339,9 +348,29 @@ def equal_latency(args, store, report, save) -> None:
                     save()
                     continue
                 row["limit_ms"] = limit
+                row["store"] = str(own.path)
                 row["load_average"] = {"before": load_before, "after": load_average()}
                 part["rows"].append(row)
                 save()
+
+
+def setup_store(target: str, info: dict[str, Any]):
+    """The copy of the store taken when ``target``'s spaces and limit were fixed."""
+    from hwnas.store import LatencyStore
+
+    if "setup_store" not in info:
+        raise HwnasError(
+            f"part D for {target} in this file was run before rows had stores of their own "
+            "(each row was calibrated on the networks earlier rows measured)",
+            "pass a new --out (and --workdir) to run it again",
+        )
+    path = Path(info["setup_store"])
+    if not path.exists():
+        raise HwnasError(
+            f"part D for {target}: the store copy taken at its setup, {path}, is missing",
+            "go on from the --workdir it started in, or pass a new --out (and --workdir)",
+        )
+    return LatencyStore(path)
 
 
 def same_host(target: str, spaces: dict[str, Any]) -> None:

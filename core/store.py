@@ -200,6 +200,19 @@ class LatencyStore:
             rows = db.execute(f"SELECT {', '.join(COLUMNS)} FROM measurements {where}", params)
             yield from (_row_to_stored(dict(zip(COLUMNS, row, strict=True))) for row in rows)
 
+    def copy_to(self, path: str | Path) -> LatencyStore:
+        """A consistent copy of this store at ``path`` (replaced if present), opened.
+
+        SQLite's online backup: safe while other processes write to this store.
+        """
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for stale in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm"))):
+            stale.unlink(missing_ok=True)
+        with closing(self._connect()) as src, closing(sqlite3.connect(path)) as dst:
+            src.backup(dst)
+        return LatencyStore(path)
+
     # -- CSV -----------------------------------------------------------------
     def export_csv(self, path: str | Path) -> int:
         """Write every measurement to CSV (raw repeats and features as JSON); returns rows."""

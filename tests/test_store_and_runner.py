@@ -78,6 +78,19 @@ def test_store_csv_export_import(tmp_path):
         other.import_csv(tmp_path / "bad.csv")
 
 
+def test_copy_is_a_separate_store_with_the_same_measurements(tmp_path):
+    store = LatencyStore(tmp_path / "main.sqlite")
+    store.put("fp", "w1", ok(1.5), "l", {"op": "SEP_k3"})
+    copy = store.copy_to(tmp_path / "copies" / "row.sqlite")
+    assert copy.get("fp", "w1").measurement.median_ms == 1.5
+    copy.put("fp", "w2", ok(2.0))
+    store.put("fp", "w3", ok(3.0))
+    assert copy.keys("fp") == {"w1", "w2"}
+    assert store.keys("fp") == {"w1", "w3"}
+    again = store.copy_to(copy.path)  # replaces the old copy
+    assert again.keys("fp") == {"w1", "w3"}
+
+
 def test_unwritable_store_is_a_user_error(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(HwnasError, match="cannot open latency store"):
