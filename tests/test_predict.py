@@ -277,6 +277,14 @@ def test_overhead_fit_never_takes_most_of_the_fastest_architecture():
     assert guarded.apply(0.12) >= 0.06 and guarded.errors["offset"] < guarded.loo_error
 
 
+def test_overhead_fit_never_inverts_the_ranking():
+    parts = np.array([0.80, 0.82, 0.84, 0.86, 0.88, 0.90])
+    whole = 1.2 - 0.3 * parts  # noisy networks of one size: the best line slopes down
+    o = fit_overhead(parts, whole)
+    assert o.scale > 0 and o.kind != "affine" and o.errors["affine"] < o.loo_error
+    assert o.apply(0.9) >= o.apply(0.8)
+
+
 def test_profile_measure_fill_predict_end_to_end(measured, tmp_path):
     store, fp = measured
     csv_path = tmp_path / "rows.csv"

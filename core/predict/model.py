@@ -88,7 +88,8 @@ def fit_overhead(
     ``min_parts_ms`` (the smallest summed parts in the space) rules out a fit
     that extrapolates badly: no kind may take away more than half of it (a
     negative offset fitted on mid-size networks would otherwise give the
-    fastest ones a latency near or below zero).
+    fastest ones a latency near or below zero). A fit whose scale is not
+    positive is ruled out too: it would rank slower networks as faster.
     """
     parts = np.asarray(parts_ms, dtype=np.float64)
     whole = np.asarray(whole_ms, dtype=np.float64)
@@ -110,6 +111,9 @@ def fit_overhead(
             errs.append(abs(np.log(pred / whole[i])))
         errors[kind] = float(np.mean(errs))
     fits = {kind: _fit(kind, parts, whole) for kind in errors}
+    # a slower sum of parts never makes a faster network: a non-positive scale
+    # (affine on a few noisy networks of similar size) would invert the ranking
+    fits = {k: (a, b) for k, (a, b) in fits.items() if a > 0}
     if min_parts_ms is not None:
         floor = 0.5 * min_parts_ms
         fits = {
