@@ -336,7 +336,7 @@ def equal_latency(args, store, report, save) -> None:
                     print(f"--hours {args.hours} reached: the next call goes on from here")
                     return
                 at_limit = argparse.Namespace(**{**vars(args), "latency_ms": limit})
-                own = setup.copy_to(Path(setup.path).parent / "rows" / f"{name}-seed{seed}.sqlite")
+                own = setup.copy_to(setup.path.parent / "rows" / f"{name}-seed{seed}.sqlite")
                 load_before = load_average()
                 try:
                     row = run(at_limit, own, name, 8, seed, info["path"], target, args.equal_epochs)
