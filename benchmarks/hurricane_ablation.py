@@ -35,7 +35,8 @@ D. **Spaces at equal latency** (``--parts equal``): on each of
    present, so ``--hours H`` runs a slice (no new row starts after H hours)
    and the next call goes on. ``benchmarks/hurricane_remeasure.py`` then
    measures every winner again side by side in one quiet run; the table
-   shows those latencies after "again".
+   shows those latencies after "again". ``--summarise`` rewrites and prints
+   the table from the rows already in ``--out`` without running anything.
 
 Runs are resumable: each keeps its folder under ``--workdir``; measurements
 live in ``--store``. Run alone (timings are wall-clock on a shared machine).
@@ -90,6 +91,11 @@ def parse_args(argv):
         help="part D: this quantile of 500 random architectures of every space, pooled",
     )
     parser.add_argument("--hours", type=float, default=None, help="part D: start no row after")
+    parser.add_argument(
+        "--summarise",
+        action="store_true",
+        help="part D: rewrite and print the table from the rows in --out; run nothing",
+    )
     parser.add_argument("--variants", default="two-stage,one-stage,fixed-space")
     parser.add_argument("--store", default="benchmarks/results/hurricane.sqlite")
     parser.add_argument("--workdir", default="runs/hurricane_ablation")
@@ -397,6 +403,9 @@ def equal_summary(part: dict[str, Any]) -> list[dict[str, Any]]:
         for name, sp in info["spaces"].items():
             rows = [r for r in part["rows"] if r["target"] == target and r["variant"] == name]
             acc = np.array([r["test_accuracy"] for r in rows if r.get("winner", True)], float)
+            remeasured = [
+                again.get(target, {}).get(r.get("arch") or "", {}).get("median_ms") for r in rows
+            ]
             half = (
                 float(stats.t.ppf(0.975, len(acc) - 1) * acc.std(ddof=1) / np.sqrt(len(acc)))
                 if len(acc) > 1
@@ -414,14 +423,17 @@ def equal_summary(part: dict[str, Any]) -> list[dict[str, Any]]:
                     "winners": len(acc),
                     "interval": half,
                     "latency_ms": [r["latency_ms"] for r in rows],
-                    "remeasured_ms": [
-                        again.get(target, {}).get(r.get("arch") or "", {}).get("median_ms")
-                        for r in rows
-                    ],
+                    "remeasured_ms": remeasured,
                     "within_limit": sum(
-                        r["latency_ms"] is not None and r["latency_ms"] <= info["limit_ms"]
+                        r.get("winner", True)
+                        and r["latency_ms"] is not None
+                        and r["latency_ms"] <= info["limit_ms"]
                         for r in rows
                     ),
+                    "within_limit_again": sum(
+                        x is not None and x <= info["limit_ms"] for x in remeasured
+                    ),
+                    "rejected": [not r.get("winner", True) for r in rows],
                     "no_winner": sum(not r.get("winner", True) for r in rows),
                 }
             )
@@ -439,13 +451,20 @@ def print_equal(summary: list[dict[str, Any]]) -> None:
             )
             continue
         acc = "-" if r["accuracy"] is None else f"{r['accuracy']:.2f} +- {r['interval']:.2f}"
-        lat = ", ".join("-" if x is None else f"{x:.3f}" for x in r["latency_ms"])
+        rejected = r.get("rejected", [False] * len(r["latency_ms"]))
+        lat = ", ".join(
+            "-" if x is None else f"{x:.3f}" + (" (rejected)" if no else "")
+            for x, no in zip(r["latency_ms"], rejected, strict=True)
+        )
         if any(x is not None for x in r.get("remeasured_ms", [])):
             lat += "; again " + ", ".join(
                 "-" if x is None else f"{x:.3f}" for x in r["remeasured_ms"]
             )
         if r["no_winner"]:
             lat += f" ({r['no_winner']} without a winner)"
+        lat += f"; within the limit {r['within_limit']}/{r['seeds']}"
+        if any(x is not None for x in r.get("remeasured_ms", [])):
+            lat += f", again {r['within_limit_again']}/{r['seeds']}"
         print(f"{r['target']:<12}{r['space']:<22}{r['size']:>10.3g}{r['seeds']:>6}{acc:>16}  {lat}")
 
 
@@ -570,10 +589,25 @@ def print_summary(summary: dict[str, Any]) -> None:
         )
 
 
+def resummarise(path: Path) -> int:
+    """Part D's table recomputed from the rows already in ``path``; nothing is run."""
+    report = json.loads(path.read_text()) if path.exists() else {}
+    if not report.get("equal", {}).get("rows"):
+        print(f"error: {path} has no part D row; run --parts equal first", file=sys.stderr)
+        return 2
+    report["equal"]["summary"] = equal_summary(report["equal"])
+    path.write_text(json.dumps(jsonable(report), indent=1) + "\n")
+    print_equal(report["equal"]["summary"])
+    print(f"\nwrote {path}")
+    return 0
+
+
 def main(argv=None) -> int:
     from hwnas.store import LatencyStore
 
     args = parse_args(argv)
+    if args.summarise:
+        return resummarise(Path(args.out))
     parts = set(args.parts.split(","))
     Path(args.workdir).mkdir(parents=True, exist_ok=True)
     store = LatencyStore(args.store)

@@ -1,0 +1,70 @@
+"""benchmarks/hurricane_ablation.py part D: the table rebuilt from stored rows."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "hurricane_ablation.py"
+LIMIT = 1.0
+
+
+def row(seed: int, latency: float, accuracy: float | None, arch: str | None) -> dict:
+    out = {"target": "openvino", "variant": "gen-a1", "seed": seed, "arch": arch}
+    out |= {"latency_ms": latency, "test_accuracy": accuracy}
+    if arch is None:
+        out["winner"] = False  # its latency is the rejected candidate's
+    return out
+
+
+def report(rows: list[dict], remeasured: dict | None = None) -> dict:
+    space = {"size": 10.0, "feasible": True, "fastest_ms": 0.2}
+    part = {"rows": rows, "targets": {"openvino": {"limit_ms": LIMIT, "spaces": {"gen-a1": space}}}}
+    if remeasured is not None:
+        part["remeasure"] = {"ms": {"openvino": remeasured}}
+    return {"settings": {"hours": 2.0}, "equal": part}
+
+
+def summarise(path: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), "--summarise", "--out", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_a_row_without_a_winner_is_not_within_the_limit(tmp_path):
+    rows = [row(0, 0.8, 91.0, "a"), row(1, 0.9, 92.0, "b"), row(2, 0.95, None, None)]
+    path = tmp_path / "equal.json"
+    path.write_text(json.dumps(report(rows)))
+    done = summarise(path)
+    assert done.returncode == 0, done.stderr
+    saved = json.loads(path.read_text())
+    (summary,) = saved["equal"]["summary"]
+    assert summary["within_limit"] == 2 and summary["no_winner"] == 1
+    assert summary["rejected"] == [False, False, True]
+    assert summary["winners"] == 2 and abs(summary["accuracy"] - 91.5) < 1e-9
+    assert saved["settings"] == {"hours": 2.0}  # the run's own settings are kept
+    assert "0.950 (rejected)" in done.stdout and "within the limit 2/3" in done.stdout
+
+
+def test_remeasured_latencies_are_counted_against_the_limit(tmp_path):
+    rows = [row(0, 0.8, 91.0, "a"), row(1, 0.9, 92.0, "b")]
+    again = {"a": {"median_ms": 0.85}, "b": {"median_ms": 1.2}}
+    path = tmp_path / "equal.json"
+    path.write_text(json.dumps(report(rows, again)))
+    done = summarise(path)
+    assert done.returncode == 0, done.stderr
+    (summary,) = json.loads(path.read_text())["equal"]["summary"]
+    assert summary["remeasured_ms"] == [0.85, 1.2]
+    assert summary["within_limit"] == 2 and summary["within_limit_again"] == 1
+    assert "again 0.850, 1.200" in done.stdout and "again 1/2" in done.stdout
+
+
+def test_a_file_without_part_d_is_a_one_line_error(tmp_path):
+    done = summarise(tmp_path / "none.json")
+    assert done.returncode == 2 and "no part D row" in done.stderr
+    assert "Traceback" not in done.stderr
