@@ -435,9 +435,31 @@ def equal_summary(part: dict[str, Any]) -> list[dict[str, Any]]:
                     ),
                     "rejected": [not r.get("winner", True) for r in rows],
                     "no_winner": sum(not r.get("winner", True) for r in rows),
+                    "accuracies": acc.tolist(),
                 }
             )
+    for entry in out:
+        entry["vs_hand_designed"] = against_hand_designed(entry, out)
     return out
+
+
+def against_hand_designed(entry: dict[str, Any], summary: list[dict[str, Any]]) -> dict | None:
+    """Welch's t test of a space's winner accuracies against the hand-designed space's."""
+    from scipy import stats
+
+    hand = [s for s in summary if s["target"] == entry["target"] and s["space"] == "hand-designed"]
+    if not hand or entry["space"] == "hand-designed":
+        return None
+    ours, theirs = entry["accuracies"], hand[0]["accuracies"]
+    if len(ours) < 2 or len(theirs) < 2:
+        return None
+    test = stats.ttest_ind(ours, theirs, equal_var=False)
+    low, high = test.confidence_interval(0.95)
+    return {
+        "difference": float(np.mean(ours) - np.mean(theirs)),
+        "interval": [float(low), float(high)],
+        "p": float(test.pvalue),
+    }
 
 
 def print_equal(summary: list[dict[str, Any]]) -> None:
@@ -466,6 +488,16 @@ def print_equal(summary: list[dict[str, Any]]) -> None:
         if any(x is not None for x in r.get("remeasured_ms", [])):
             lat += f", again {r['within_limit_again']}/{r['seeds']}"
         print(f"{r['target']:<12}{r['space']:<22}{r['size']:>10.3g}{r['seeds']:>6}{acc:>16}  {lat}")
+    compared = [r for r in summary if r.get("vs_hand_designed")]
+    if compared:
+        print("\nAgainst the hand-designed space (Welch t; 95% interval of the difference)")
+        for r in compared:
+            d = r["vs_hand_designed"]
+            low, high = d["interval"]
+            print(
+                f"{r['target']:<12}{r['space']:<22}{d['difference']:>+7.2f} points  "
+                f"[{low:+.2f}, {high:+.2f}]  p {d['p']:.3f}"
+            )
 
 
 def print_spaces(spaces: dict[str, Any], first: str, second: str) -> None:

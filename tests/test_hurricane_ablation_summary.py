@@ -68,3 +68,23 @@ def test_a_file_without_part_d_is_a_one_line_error(tmp_path):
     done = summarise(tmp_path / "none.json")
     assert done.returncode == 2 and "no part D row" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_each_space_is_tested_against_the_hand_designed_space(tmp_path):
+    rows = [row(s, 0.8, acc, f"g{s}") for s, acc in enumerate([92.0, 92.4, 92.2])]
+    hand = [row(s, 0.5, acc, f"h{s}") for s, acc in enumerate([91.0, 91.3, 91.1])]
+    for r in hand:
+        r["variant"] = "hand-designed"
+    saved = report(rows + hand)
+    spaces = saved["equal"]["targets"]["openvino"]["spaces"]
+    spaces["hand-designed"] = dict(spaces["gen-a1"])
+    path = tmp_path / "equal.json"
+    path.write_text(json.dumps(saved))
+    done = summarise(path)
+    assert done.returncode == 0, done.stderr
+    ours, theirs = json.loads(path.read_text())["equal"]["summary"]
+    assert theirs["vs_hand_designed"] is None
+    test = ours["vs_hand_designed"]
+    assert abs(test["difference"] - 1.0667) < 1e-3 and test["p"] < 0.01
+    assert 0 < test["interval"][0] < test["difference"] < test["interval"][1]
+    assert "Against the hand-designed space" in done.stdout
