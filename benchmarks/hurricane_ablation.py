@@ -402,7 +402,11 @@ def equal_summary(part: dict[str, Any]) -> list[dict[str, Any]]:
     for target, info in part["targets"].items():
         for name, sp in info["spaces"].items():
             rows = [r for r in part["rows"] if r["target"] == target and r["variant"] == name]
-            acc = np.array([r["test_accuracy"] for r in rows if r.get("winner", True)], float)
+            rejected = [not r.get("winner", True) for r in rows]
+            limit = info["limit_ms"]
+            acc = np.array(
+                [r["test_accuracy"] for r, no in zip(rows, rejected, strict=True) if not no], float
+            )
             remeasured = [
                 again.get(target, {}).get(r.get("arch") or "", {}).get("median_ms") for r in rows
             ]
@@ -425,16 +429,12 @@ def equal_summary(part: dict[str, Any]) -> list[dict[str, Any]]:
                     "latency_ms": [r["latency_ms"] for r in rows],
                     "remeasured_ms": remeasured,
                     "within_limit": sum(
-                        r.get("winner", True)
-                        and r["latency_ms"] is not None
-                        and r["latency_ms"] <= info["limit_ms"]
-                        for r in rows
+                        not no and r["latency_ms"] is not None and r["latency_ms"] <= limit
+                        for r, no in zip(rows, rejected, strict=True)
                     ),
-                    "within_limit_again": sum(
-                        x is not None and x <= info["limit_ms"] for x in remeasured
-                    ),
-                    "rejected": [not r.get("winner", True) for r in rows],
-                    "no_winner": sum(not r.get("winner", True) for r in rows),
+                    "within_limit_again": sum(x is not None and x <= limit for x in remeasured),
+                    "rejected": rejected,
+                    "no_winner": sum(rejected),
                     "accuracies": acc.tolist(),
                 }
             )
@@ -478,14 +478,15 @@ def print_equal(summary: list[dict[str, Any]]) -> None:
             "-" if x is None else f"{x:.3f}" + (" (rejected)" if no else "")
             for x, no in zip(r["latency_ms"], rejected, strict=True)
         )
-        if any(x is not None for x in r.get("remeasured_ms", [])):
+        remeasured = any(x is not None for x in r.get("remeasured_ms", []))
+        if remeasured:
             lat += "; again " + ", ".join(
                 "-" if x is None else f"{x:.3f}" for x in r["remeasured_ms"]
             )
         if r["no_winner"]:
             lat += f" ({r['no_winner']} without a winner)"
         lat += f"; within the limit {r['within_limit']}/{r['seeds']}"
-        if any(x is not None for x in r.get("remeasured_ms", [])):
+        if remeasured:
             lat += f", again {r['within_limit_again']}/{r['seeds']}"
         print(f"{r['target']:<12}{r['space']:<22}{r['size']:>10.3g}{r['seeds']:>6}{acc:>16}  {lat}")
     compared = [r for r in summary if r.get("vs_hand_designed")]
