@@ -14,6 +14,9 @@ Protocol (benchmarks/PROTOCOLS.md "Kernel latency across targets"):
    layer workloads measured (stem and head always), chosen by
    - active sampling (:func:`hwnas.predict.active_sample`, replaying run A),
    - uniform random sampling (``default_rng(seed)``),
+   - the greedy cover of primitive instances (``coverage_sample``),
+   - the cover for half, then the D-optimal rows of the shaped additive design
+     (``design_sample``, what ``--measure N`` uses),
    three predictors are scored on the workloads not measured, against run A:
    - per-target: :class:`hwnas.predict.KernelPredictor` on the measured ones,
    - cross-target: :class:`hwnas.predict.CrossTargetPredictor`, the same
@@ -44,7 +47,7 @@ from hwnas.cpus import load_average
 from hwnas.errors import HwnasError
 from hwnas.host_speed import sample_host, summarise
 from hwnas.predict import CrossTargetPredictor, KernelPredictor, PredictorParams, active_sample
-from hwnas.predict.active import coverage_sample, multiplicities
+from hwnas.predict.active import coverage_sample, design_sample, multiplicities
 from hwnas.predict.metrics import accuracy_report
 from hwnas.profile import probe_target, profile_workloads
 from hwnas.spaces.hurricane.ops import OP_NAMES
@@ -62,7 +65,7 @@ DEFAULT_TARGETS = (
     "tvm-cpu:mode=rules,threads=1",
 )
 FRACTIONS = (0.1, 0.2, 0.3)
-ARMS = ("active", "random", "coverage")
+ARMS = ("active", "random", "coverage", "design")
 
 
 def space_workloads():
@@ -140,6 +143,8 @@ def chosen_keys(arm, seed, layer_keys, by_key, fixed_known, truth, n_train, weig
         return set(result.measured)
     if arm == "coverage":
         return set(coverage_sample([by_key[k] for k in layer_keys], n_train, seed))
+    if arm == "design":
+        return set(design_sample([by_key[k] for k in layer_keys], n_train, seed))
     rng = np.random.default_rng(seed)
     return set(rng.choice(sorted(layer_keys), n_train, replace=False).tolist())
 

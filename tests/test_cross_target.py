@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from hwnas.predict import CrossTargetPredictor
-from hwnas.predict.active import coverage_sample
+from hwnas.predict.active import DESIGN_AXES, coverage_sample, design_sample
 from hwnas.predict.metrics import within
 from hwnas.predict.primitives import (
     KINDS,
@@ -15,6 +15,7 @@ from hwnas.predict.primitives import (
     primitive_names,
     primitives,
     shaped_matrix,
+    shaped_rows,
 )
 from hwnas.spaces.hurricane.ops import OP_NAMES
 from hwnas.spaces.hurricane.space import HurricaneSpace
@@ -194,6 +195,25 @@ def test_coverage_sample_reaches_every_primitive_instance_quickly(workloads):
     rng = np.random.default_rng(1)
     random = rng.choice([w.key for w in workloads], 60, replace=False)
     assert reached[1] > len({p.key for k in random for p in primitives(by_key[k].features)})
+
+
+def test_design_sample_starts_with_the_cover_and_pins_down_the_shaped_model(workloads):
+    chosen = design_sample(workloads, 40, seed=2)
+    assert len(chosen) == len(set(chosen)) == 40
+    assert chosen[:20] == coverage_sample(workloads, 20, seed=2)
+    assert design_sample(workloads, 40, seed=2) == chosen
+    assert len(design_sample(workloads[:5], 40)) == 5
+    parts = [primitives(w.features) for w in workloads]
+    rows = np.hstack([shaped_rows(parts, a) for a in DESIGN_AXES])
+    rows = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    index = {w.key: i for i, w in enumerate(workloads)}
+
+    def worst_unknown(keys):  # the largest prediction variance left over all workloads
+        measured = rows[[index[k] for k in keys]]
+        inverse = np.linalg.inv(1e-3 * np.eye(rows.shape[1]) + measured.T @ measured)
+        return np.einsum("ij,jk,ik->i", rows, inverse, rows).max()
+
+    assert worst_unknown(chosen) < worst_unknown(coverage_sample(workloads, 40, seed=2)) / 2
 
 
 def _lending_tables(workloads, seed):

@@ -39,9 +39,11 @@ def layer_latency_model(
 
     :param measure: None measures every distinct layer workload; N measures at
         most N new ones, the fixed layers first, then
-        (:func:`~hwnas.predict.active.coverage_sample`: in
-        benchmarks/kernel_transfer.py it beats uncertainty sampling and random
-        draws for the cross-target model) and predicts the others; 0
+        (:func:`~hwnas.predict.active.design_sample`: the primitive-instance
+        cover, then the rows the shaped additive model knows least; in
+        benchmarks/kernel_transfer.py it beats the cover alone, uncertainty
+        sampling and random draws for the cross-target model at 10 %
+        measured) and predicts the others; 0
         measures no layer workload (what the store holds, predicted elsewhere).
     :param calibrate: whole architectures measured end to end for the overhead
         (0 keeps the plain sum of parts).
@@ -52,7 +54,7 @@ def layer_latency_model(
         model's ``fill_report``). Without references the target's own models
         fill them once at least 4 workloads are measured.
     """
-    from hwnas.predict.active import coverage_sample
+    from hwnas.predict.active import design_sample
     from hwnas.profile import probe_target, profile_workloads
 
     if not isinstance(space, LayeredSpace):
@@ -75,7 +77,7 @@ def layer_latency_model(
             known = store.keys(info.fingerprint_key)
             fresh = [w for w in todo if w.key not in known]
             budget = max(0, measure - sum(w.key not in known for w in fixed))
-            todo = [unique[k] for k in coverage_sample(fresh, budget, seed)]
+            todo = [unique[k] for k in design_sample(fresh, budget, seed)]
         profile_workloads(
             target,
             options,
