@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from hwnas.predict import CrossTargetPredictor
-from hwnas.predict.active import DESIGN_AXES, coverage_sample, design_sample
+from hwnas.predict.active import coverage_sample, design_rows, design_sample
 from hwnas.predict.metrics import within
 from hwnas.predict.primitives import (
     KINDS,
@@ -15,7 +15,6 @@ from hwnas.predict.primitives import (
     primitive_names,
     primitives,
     shaped_matrix,
-    shaped_rows,
 )
 from hwnas.spaces.hurricane.ops import OP_NAMES
 from hwnas.spaces.hurricane.space import HurricaneSpace
@@ -203,9 +202,7 @@ def test_design_sample_starts_with_the_cover_and_pins_down_the_shaped_model(work
     assert chosen[:20] == coverage_sample(workloads, 20, seed=2)
     assert design_sample(workloads, 40, seed=2) == chosen
     assert len(design_sample(workloads[:5], 40)) == 5
-    parts = [primitives(w.features) for w in workloads]
-    rows = np.hstack([shaped_rows(parts, a) for a in DESIGN_AXES])
-    rows = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    rows = design_rows(workloads)
     index = {w.key: i for i, w in enumerate(workloads)}
 
     def worst_unknown(keys):  # the largest prediction variance left over all workloads

@@ -403,31 +403,40 @@ DESIGN_AXES: tuple[dict[str, str], ...] = (
 )
 
 
+def design_rows(workloads: Sequence[Workload]) -> np.ndarray:
+    """The rows :func:`design_sample` chooses among: each workload's shaped designs.
+
+    The designs of :data:`DESIGN_AXES` side by side
+    (:func:`~hwnas.predict.primitives.shaped_rows`), columns no workload uses
+    dropped, each row scaled to unit length (the model is fitted on relative
+    error, so every op weighs the same).
+    """
+    from hwnas.predict.primitives import primitives, shaped_rows
+
+    parts = [primitives(w.features) for w in workloads]
+    rows = np.hstack([shaped_rows(parts, axes) for axes in DESIGN_AXES])
+    rows = rows[:, np.abs(rows).sum(axis=0) > 0]
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    return rows / np.where(norms > 0, norms, 1.0)
+
+
 def design_sample(
     workloads: Sequence[Workload], n: int, seed: int = 0, cover_share: float = 0.5
 ) -> list[str]:
     """``n`` workload keys: the instance cover, then the rows the shaped model knows least.
 
-    The first ``cover_share`` of ``n`` is :func:`coverage_sample` (every
-    primitive instance seen once). The rest is chosen greedily as in a
-    D-optimal design for the shaped additive model
-    (:func:`~hwnas.predict.primitives.shaped_rows`, the designs of
-    :data:`DESIGN_AXES` side by side, each row scaled to unit length because
-    the model is fitted on relative error): each step takes the workload
-    whose row the measured rows predict worst (largest ``x' (X'X + eps I)^-1 x``),
-    so the sizes and kinds the measured ops leave loose are pinned down. The
-    cover alone repeats instances it has seen once it has covered them all.
+    The first ``cover_share`` of ``n`` is :func:`coverage_sample` (primitive
+    instances not seen yet; it needs about 80 of the hurricane space's 224
+    workloads to see all 138). The rest is chosen greedily as in a D-optimal
+    design for the shaped additive model on :func:`design_rows`: each step
+    takes the workload whose row the measured rows predict worst (largest
+    ``x' (X'X + eps I)^-1 x``), so the sizes and kinds the measured ops leave
+    loose are pinned down.
     """
-    from hwnas.predict.primitives import primitives, shaped_rows
-
     n = min(n, len(workloads))
     index = {w.key: i for i, w in enumerate(workloads)}
     chosen = [index[k] for k in coverage_sample(workloads, round(cover_share * n), seed)]
-    parts = [primitives(w.features) for w in workloads]
-    rows = np.hstack([shaped_rows(parts, axes) for axes in DESIGN_AXES])
-    rows = rows[:, np.abs(rows).sum(axis=0) > 0]
-    norms = np.linalg.norm(rows, axis=1, keepdims=True)
-    rows = rows / np.where(norms > 0, norms, 1.0)
+    rows = design_rows(workloads)
     information = 1e-3 * np.eye(rows.shape[1]) + rows[chosen].T @ rows[chosen]
     while len(chosen) < n:
         variance = np.einsum("ij,jk,ik->i", rows, np.linalg.inv(information), rows)
