@@ -252,3 +252,18 @@ def test_a_reference_lends_its_instance_times_to_a_new_target(workloads):
             else:
                 assert not any(c.startswith("ref-instances") for c in model.cv_error)
     assert np.mean(scores["with"]) > np.mean(scores["without"]) + 0.1
+
+
+def test_a_candidate_better_only_by_noise_does_not_replace_the_structural_model():
+    from hwnas.predict import cross_target
+
+    rng = np.random.default_rng(0)
+    preferred = rng.uniform(0.0, 0.2, 60)
+    noise = rng.normal(0.0, 0.05, 60)
+    lucky = preferred - 0.005 + noise - noise.mean()  # lower mean error, by less than its noise
+    clear = preferred - 0.05 - rng.uniform(0.0, 0.01, 60)  # lower on every workload
+    assert lucky.mean() < preferred.mean()
+    errors = {cross_target.PREFERRED: preferred, "lucky": lucky}
+    assert cross_target._choose(errors) == cross_target.PREFERRED
+    assert cross_target._choose({**errors, "clear": clear}) == "clear"
+    assert cross_target._choose({"lucky": lucky, "clear": clear}) == "clear"
