@@ -436,11 +436,32 @@ def equal_summary(part: dict[str, Any]) -> list[dict[str, Any]]:
                     "rejected": rejected,
                     "no_winner": sum(rejected),
                     "accuracies": acc.tolist(),
+                    "cost": space_cost(sp, [r.get("arch") for r in rows]),
                 }
             )
     for entry in out:
         entry["vs_hand_designed"] = against_hand_designed(entry, out)
     return out
+
+
+def space_cost(sp: dict[str, Any], archs: list[str | None]) -> dict[str, Any] | None:
+    """What a space's ops cost: ops per layer, the mean architecture's MFLOPs and layer-table
+    ms (each layer's kept ops equally likely), and each winner's MFLOPs (None: no winner)."""
+    if "kept_mflops" not in sp or "file" not in sp:
+        return None
+    layers = sp["file"]["layers"]
+    flops = [{s["op"]: s["flops"] for s in layer["scores"]} for layer in layers]
+    return {
+        "ops_per_layer": float(np.mean([len(layer["ops"]) for layer in layers])),
+        "mean_mflops": float(np.sum(sp["kept_mflops"])),
+        "mean_layer_ms": float(np.sum(sp["kept_ms"])),
+        "winner_mflops": [
+            None
+            if not arch
+            else sum(table[op] for table, op in zip(flops, arch.split(","), strict=True)) / 1e6
+            for arch in archs
+        ],
+    }
 
 
 def against_hand_designed(entry: dict[str, Any], summary: list[dict[str, Any]]) -> dict | None:
@@ -499,6 +520,29 @@ def print_equal(summary: list[dict[str, Any]]) -> None:
                 f"{r['target']:<12}{r['space']:<22}{d['difference']:>+7.2f} points  "
                 f"[{low:+.2f}, {high:+.2f}]  p {d['p']:.3f}"
             )
+    print_costs(summary)
+
+
+def print_costs(summary: list[dict[str, Any]]) -> None:
+    """Why spaces differ: what their ops cost (layer table), and what the winners spent."""
+    costed = [r for r in summary if r.get("cost")]
+    if not costed:
+        return
+    print(
+        "\nWhat each space's ops cost (mean architecture: each layer's kept ops equally likely;"
+        " ms: layer table)"
+    )
+    print(
+        f"{'target':<12}{'space':<22}{'ops/layer':>10}{'mean MFLOPs':>12}{'mean ms':>9}"
+        "  winners' MFLOPs"
+    )
+    for r in costed:
+        c = r["cost"]
+        winners = ", ".join("-" if x is None else f"{x:.1f}" for x in c["winner_mflops"])
+        print(
+            f"{r['target']:<12}{r['space']:<22}{c['ops_per_layer']:>10.1f}"
+            f"{c['mean_mflops']:>12.1f}{c['mean_layer_ms']:>9.3f}  {winners}"
+        )
 
 
 def print_spaces(spaces: dict[str, Any], first: str, second: str) -> None:

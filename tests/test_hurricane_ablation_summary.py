@@ -88,3 +88,24 @@ def test_each_space_is_tested_against_the_hand_designed_space(tmp_path):
     assert abs(test["difference"] - 1.0667) < 1e-3 and test["p"] < 0.01
     assert 0 < test["interval"][0] < test["difference"] < test["interval"][1]
     assert "Against the hand-designed space" in done.stdout
+
+
+def test_what_each_space_costs_is_summed_over_layers(tmp_path):
+    rows = [row(0, 0.8, 91.0, "b,d"), row(1, 0.9, None, None)]
+    saved = report(rows)
+    layers = [
+        {"ops": ["a", "b"], "scores": [{"op": "a", "flops": 1e6}, {"op": "b", "flops": 3e6}]},
+        {"ops": ["c", "d", "e"], "scores": [{"op": o, "flops": 2e6} for o in "cde"]},
+    ]
+    space = saved["equal"]["targets"]["openvino"]["spaces"]["gen-a1"]
+    space |= {"kept_mflops": [2.0, 2.0], "kept_ms": [0.1, 0.25], "file": {"layers": layers}}
+    path = tmp_path / "equal.json"
+    path.write_text(json.dumps(saved))
+    done = summarise(path)
+    assert done.returncode == 0, done.stderr
+    (summary,) = json.loads(path.read_text())["equal"]["summary"]
+    cost = summary["cost"]
+    assert cost["ops_per_layer"] == 2.5 and cost["mean_mflops"] == 4.0
+    assert abs(cost["mean_layer_ms"] - 0.35) < 1e-9
+    assert cost["winner_mflops"] == [5.0, None]  # b (3) + d (2); the second row has no winner
+    assert "What each space's ops cost" in done.stdout and "5.0, -" in done.stdout
