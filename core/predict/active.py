@@ -394,54 +394,49 @@ def coverage_sample(workloads: Sequence[Workload], n: int, seed: int = 0) -> lis
     return chosen
 
 
-#: The size pairs whose shaped designs :func:`design_sample` spreads measurements over
-#: (the sizes runtimes' cost per MFLOP follows most often in benchmarks/kernel_transfer.py).
-DESIGN_AXES: tuple[dict[str, str], ...] = (
-    {"pw": "reduction", "dw": "width"},
-    {"pw": "width", "dw": "channels"},
-    {"pw": "out_channels"},
-)
+#: Prior variance of a primitive kind's shared cost level, in units of one instance's own.
+KIND_VARIANCE = 1.0
+#: Noise variance of one measured op, in units of one instance's prior variance, per instance.
+DESIGN_NOISE = 0.1
 
 
-def design_rows(workloads: Sequence[Workload]) -> np.ndarray:
-    """The rows :func:`design_sample` chooses among: each workload's shaped designs.
+def design_sample(workloads: Sequence[Workload], n: int, seed: int = 0) -> list[str]:
+    """``n`` workload keys that leave the instance model least unsure of every workload.
 
-    The designs of :data:`DESIGN_AXES` side by side
-    (:func:`~hwnas.predict.primitives.shaped_rows`), columns no workload uses
-    dropped, each row scaled to unit length (the model is fitted on relative
-    error, so every op weighs the same).
+    A greedy Bayesian V-optimal design for the instance-level additive model
+    (:mod:`hwnas.predict.primitives`: an op's time is the sum of its primitive
+    instances' times). A priori each instance's time varies on its own
+    (variance 1) and with its kind's cost level (variance
+    :data:`KIND_VARIANCE`, shared by all instances of the kind); a
+    measurement adds noise (:data:`DESIGN_NOISE`). Each step measures the
+    workload that most lowers the summed posterior variance of all
+    workloads' times (each relative to its number of instances). That both
+    reaches instances no measured op contains and separates instances that
+    measured ops only contain together (a squeeze-and-excitation block and
+    the block around it). Ties go to a ``seed``-shuffled order.
     """
-    from hwnas.predict.primitives import primitives, shaped_rows
+    from hwnas.predict.primitives import primitives
 
-    parts = [primitives(w.features) for w in workloads]
-    rows = np.hstack([shaped_rows(parts, axes) for axes in DESIGN_AXES])
-    rows = rows[:, np.abs(rows).sum(axis=0) > 0]
-    norms = np.linalg.norm(rows, axis=1, keepdims=True)
-    return rows / np.where(norms > 0, norms, 1.0)
-
-
-def design_sample(
-    workloads: Sequence[Workload], n: int, seed: int = 0, cover_share: float = 0.5
-) -> list[str]:
-    """``n`` workload keys: the instance cover, then the rows the shaped model knows least.
-
-    The first ``cover_share`` of ``n`` is :func:`coverage_sample` (primitive
-    instances not seen yet; it needs about 80 of the hurricane space's 224
-    workloads to see all 138). The rest is chosen greedily as in a D-optimal
-    design for the shaped additive model on :func:`design_rows`: each step
-    takes the workload whose row the measured rows predict worst (largest
-    ``x' (X'X + eps I)^-1 x``), so the sizes and kinds the measured ops leave
-    loose are pinned down.
-    """
-    n = min(n, len(workloads))
-    index = {w.key: i for i, w in enumerate(workloads)}
-    chosen = [index[k] for k in coverage_sample(workloads, round(cover_share * n), seed)]
-    rows = design_rows(workloads)
-    information = 1e-3 * np.eye(rows.shape[1]) + rows[chosen].T @ rows[chosen]
-    while len(chosen) < n:
-        variance = np.einsum("ij,jk,ik->i", rows, np.linalg.inv(information), rows)
-        variance[chosen] = -np.inf
-        best = int(np.argmax(variance))
+    order = np.random.default_rng(seed).permutation(len(workloads))
+    parts = [primitives(workloads[i].features) for i in order]
+    instances = {p.key: p.kind for row in parts for p in row}
+    column = {key: j for j, key in enumerate(instances)}
+    kinds = sorted(set(instances.values()))
+    counts = np.zeros((len(parts), len(instances)))
+    for i, row in enumerate(parts):
+        for p in row:
+            counts[i, column[p.key]] += 1
+    by_kind = np.array([[kind == k for k in kinds] for kind in instances.values()], float)
+    per_kind = counts @ by_kind
+    covariance = counts @ counts.T + KIND_VARIANCE * per_kind @ per_kind.T
+    size = counts.sum(axis=1)
+    weight, noise = 1.0 / size**2, DESIGN_NOISE * size**2
+    chosen: list[int] = []
+    while len(chosen) < min(n, len(workloads)):
+        gain = (weight[:, None] * covariance**2).sum(axis=0) / (noise + np.diag(covariance))
+        gain[chosen] = -np.inf
+        best = int(np.argmax(gain))
         chosen.append(best)
-        information += np.outer(rows[best], rows[best])
-    return [workloads[i].key for i in chosen]
+        column_best = covariance[:, best].copy()
+        covariance -= np.outer(column_best, column_best) / (noise[best] + column_best[best])
+    return [workloads[order[i]].key for i in chosen]

@@ -370,13 +370,17 @@ def _best_shape(parts, ms: np.ndarray, folds: int, seed: int) -> tuple[dict[str,
 
 
 def _nnls_cv_error(design: np.ndarray, ms: np.ndarray, folds: int, seed: int) -> float:
-    """Mean |log error| of :func:`_nnls_relative` on ``design`` under k-fold cross-validation."""
+    """Mean capped |log error| of :func:`_nnls_relative` on ``design`` under k-fold CV.
+
+    Capped at :data:`CV_ERROR_CAP` like the outer cross-validation, so one
+    wild miss in a fold does not decide which sizes the cost follows.
+    """
     order = np.random.default_rng(seed).permutation(len(ms))
     errors = []
     for train, test in _folds(order, len(ms), folds):
         coef = _nnls_relative(design[train], ms[train])
         predicted = np.maximum(design[test] @ coef, 0.5 * float(ms[train].min()))
-        errors.append(np.abs(np.log(predicted / ms[test])))
+        errors.append(_capped_errors(np.log(predicted), np.log(ms[test])))
     return float(np.mean(np.concatenate(errors)))
 
 
