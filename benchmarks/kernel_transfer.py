@@ -15,7 +15,7 @@ Protocol (benchmarks/PROTOCOLS.md "Kernel latency across targets"):
    - active sampling (:func:`hwnas.predict.active_sample`, replaying run A),
    - uniform random sampling (``default_rng(seed)``),
    - the greedy cover of primitive instances (``coverage_sample``),
-   - the cover for half, then the D-optimal rows of the shaped additive design
+   - the greedy Bayesian V-optimal design for the primitive-instance model
      (``design_sample``, what ``--measure N`` uses),
    three predictors are scored on the workloads not measured, against run A:
    - per-target: :class:`hwnas.predict.KernelPredictor` on the measured ones,

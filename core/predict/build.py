@@ -39,10 +39,10 @@ def layer_latency_model(
 
     :param measure: None measures every distinct layer workload; N measures at
         most N new ones, the fixed layers first, then
-        (:func:`~hwnas.predict.active.design_sample`: the primitive-instance
-        cover, then the rows the shaped additive model knows least; in
-        benchmarks/kernel_transfer.py it beats the cover alone, uncertainty
-        sampling and random draws for the cross-target model at 10 %
+        (:func:`~hwnas.predict.active.design_sample`: the workloads that
+        leave the primitive-instance model least unsure of all the others; in
+        benchmarks/kernel_transfer.py it beats the instance cover, uncertainty
+        sampling and random draws for the cross-target model at 30 %
         measured) and predicts the others; 0
         measures no layer workload (what the store holds, predicted elsewhere).
     :param calibrate: whole architectures measured end to end for the overhead
