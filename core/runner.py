@@ -16,6 +16,7 @@ import os
 import re
 import signal
 import sys
+import threading
 import traceback
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,9 @@ from hwnas.workload import Workload, from_recipe
 
 # Fresh allocations page-fault heavily on small VMs; keep freed memory mapped while timing.
 WORKER_ENV = {"MALLOC_MMAP_THRESHOLD_": "1000000000", "MALLOC_TRIM_THRESHOLD_": "1000000000"}
+#: Held while the parent's environment carries :data:`WORKER_ENV` for one worker's start:
+#: a device farm starts its workers from several threads, and the environment is shared.
+_SPAWN_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,26 @@ def _worker_main(conn, name: str, options: dict[str, Any]) -> None:
         target.close()
 
 
+def start_with_worker_env(process: Any) -> None:
+    """``process.start()`` with :data:`WORKER_ENV` in the environment it inherits.
+
+    The parent's environment is changed only for the start and restored
+    after it, under :data:`_SPAWN_LOCK`, so workers started from several
+    threads at once neither lose the variables nor leave them behind.
+    """
+    with _SPAWN_LOCK:
+        saved = {k: os.environ.get(k) for k in WORKER_ENV}
+        os.environ.update(WORKER_ENV)
+        try:
+            process.start()
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+
 class IsolatedTarget:
     """A target running in its own process; :meth:`measure` never raises for device faults.
 
@@ -118,19 +142,10 @@ class IsolatedTarget:
             return self.info
         context = mp.get_context("spawn")
         parent, child = context.Pipe()
-        saved = {k: os.environ.get(k) for k in WORKER_ENV}
-        os.environ.update(WORKER_ENV)  # inherited by the spawned interpreter at start-up
-        try:
-            self._process = context.Process(
-                target=_worker_main, args=(child, self.name, self.options), daemon=True
-            )
-            self._process.start()
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+        self._process = context.Process(
+            target=_worker_main, args=(child, self.name, self.options), daemon=True
+        )
+        start_with_worker_env(self._process)
         child.close()
         self._conn = parent
         status, payload = self._receive(timeout=max(self.timeout_s, 120.0))

@@ -234,3 +234,28 @@ def _count(path: Path) -> int:
         return sqlite3.connect(path).execute("SELECT COUNT(*) FROM measurements").fetchone()[0]
     except sqlite3.Error:
         return 0
+
+
+def test_workers_started_from_several_threads_each_get_the_worker_env():
+    """A device farm starts workers from threads; the shared environment must not race."""
+    import threading
+
+    from hwnas.runner import WORKER_ENV, start_with_worker_env
+
+    before = {k: os.environ.get(k) for k in WORKER_ENV}
+    seen: list[dict] = []
+
+    class SlowStart:  # stands in for a Process: start() reads the environment it inherits
+        def start(self) -> None:
+            time.sleep(0.02)
+            seen.append({k: os.environ.get(k) for k in WORKER_ENV})
+
+    threads = [
+        threading.Thread(target=start_with_worker_env, args=(SlowStart(),)) for _ in range(8)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert seen == [WORKER_ENV] * 8
+    assert {k: os.environ.get(k) for k in WORKER_ENV} == before
