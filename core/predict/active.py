@@ -415,18 +415,12 @@ def design_sample(workloads: Sequence[Workload], n: int, seed: int = 0) -> list[
     measured ops only contain together (a squeeze-and-excitation block and
     the block around it). Ties go to a ``seed``-shuffled order.
     """
-    from hwnas.predict.primitives import primitives
+    from hwnas.predict.primitives import instance_counts, primitives
 
     order = np.random.default_rng(seed).permutation(len(workloads))
-    parts = [primitives(workloads[i].features) for i in order]
-    instances = {p.key: p.kind for row in parts for p in row}
-    column = {key: j for j, key in enumerate(instances)}
-    kinds = sorted(set(instances.values()))
-    counts = np.zeros((len(parts), len(instances)))
-    for i, row in enumerate(parts):
-        for p in row:
-            counts[i, column[p.key]] += 1
-    by_kind = np.array([[kind == k for k in kinds] for kind in instances.values()], float)
+    instances, counts = instance_counts([primitives(workloads[i].features) for i in order])
+    kinds = sorted({p.kind for p in instances.values()})
+    by_kind = np.array([[p.kind == k for k in kinds] for p in instances.values()], float)
     per_kind = counts @ by_kind
     covariance = counts @ counts.T + KIND_VARIANCE * per_kind @ per_kind.T
     size = counts.sum(axis=1)

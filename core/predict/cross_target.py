@@ -67,6 +67,7 @@ from hwnas.predict.kernel import KernelPredictor, LogTrend, PredictorParams, xgb
 from hwnas.predict.primitives import (
     KINDS,
     Primitive,
+    instance_counts,
     primitive_matrix,
     primitives,
     shaped_matrix,
@@ -431,7 +432,7 @@ def _fit_instances(
     """
     coef = _nnls_relative(np.array([sum(design(p) for p in row) for row in rows]), ms)
     floor = 0.01 * float(ms.min())
-    shapes, counts = _instance_counts(rows)
+    shapes, counts = instance_counts(rows)
 
     def linear_prior(ps):
         return np.array([max(float(design(p) @ coef), floor) for p in ps])
@@ -498,17 +499,6 @@ def _reference_instances(times: Sequence[Mapping[tuple, float]]) -> Callable[...
         return _instance_predictor(*_fit_instances(rows, np.exp(y), row_of))
 
     return make
-
-
-def _instance_counts(rows: Sequence[Sequence[Primitive]]) -> tuple[dict, np.ndarray]:
-    """The distinct instances of ``rows`` ({key: primitive}) and each row's count of each."""
-    shapes = {p.key: p for row in rows for p in row}
-    index = {key: j for j, key in enumerate(shapes)}
-    counts = np.zeros((len(rows), len(shapes)))
-    for i, row in enumerate(rows):
-        for p in row:
-            counts[i, index[p.key]] += 1
-    return shapes, counts
 
 
 def _instance_times(

@@ -137,6 +137,17 @@ def shaped_rows(parts: Sequence[Sequence[Primitive]], axes: Mapping[str, str]) -
     return out
 
 
+def instance_counts(rows: Sequence[Sequence[Primitive]]) -> tuple[dict, np.ndarray]:
+    """The distinct instances of ``rows`` ({key: primitive}) and each row's count of each."""
+    shapes = {p.key: p for row in rows for p in row}
+    index = {key: j for j, key in enumerate(shapes)}
+    counts = np.zeros((len(rows), len(shapes)))
+    for i, row in enumerate(rows):
+        for p in row:
+            counts[i, index[p.key]] += 1
+    return shapes, counts
+
+
 def primitives(features: Mapping[str, Any]) -> list[Primitive]:
     """The primitive kernels of one workload, in execution order."""
     try:
