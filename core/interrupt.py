@@ -22,6 +22,7 @@ _stores: dict[str, int] = {}  # store path -> measurements committed by this pro
 _states: list[str] = []  # what else a rerun resumes from (a search's --out folder, a checkpoint)
 _deferring = 0  # depth of deferred() blocks
 _pending: int | None = None  # a signal that arrived inside one
+_received: int | None = None  # the signal that interrupted this command, if any
 
 
 class Interrupted(BaseException):
@@ -34,9 +35,10 @@ class Interrupted(BaseException):
 
 def _raise(signum: int, _frame) -> None:
     # Further signals while cleaning up would only break the cleanup: ignore them.
-    global _pending
+    global _pending, _received
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, signal.SIG_IGN)
+    _received = signum
     if _deferring:
         _pending = signum
         return
@@ -75,6 +77,26 @@ def restore(previous: dict) -> None:
     """Put back the handlers :func:`install` replaced (a command run inside another program)."""
     for sig, handler in previous.items():
         signal.signal(sig, handler)
+
+
+def received() -> int | None:
+    """The signal that interrupted this command, or ``None``.
+
+    A C extension that the interrupt fires inside may replace :class:`Interrupted`
+    with its own error (numpy raises ``TypeError`` from a structured comparison);
+    the entry point asks this to still report an interrupt, not a crash.
+    """
+    return _received
+
+
+def raise_if_received() -> None:
+    """Raise :class:`Interrupted` again if one arrived and was swallowed on the way up.
+
+    Loops call it at safe points (every evaluation) so that a library that caught
+    the interrupt cannot make the command run on after Ctrl-C.
+    """
+    if _received is not None and not _deferring:
+        raise Interrupted(_received)
 
 
 def ignore_in_worker() -> None:
@@ -116,5 +138,7 @@ def message() -> str:
 
 def reset() -> None:
     """Forget what was noted (for tests running several commands in one process)."""
+    global _received, _pending
+    _received = _pending = None
     _stores.clear()
     _states.clear()

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from hwnas import interrupt
 from hwnas.accuracy import AccuracySource
 from hwnas.errors import HwnasError
 from hwnas.latency import LatencyModel
@@ -77,6 +78,7 @@ class Problem:
         return self.budget - len(self.history)
 
     def _check_budget(self) -> None:
+        interrupt.raise_if_received()
         if self.remaining <= 0:
             raise BudgetExhausted(f"budget of {self.budget} evaluations spent")
         if self.parent is not None and self.counted:

@@ -6,6 +6,7 @@ and runs the same command again.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -17,6 +18,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from hwnas.profile import profile_workloads
@@ -369,6 +371,61 @@ def test_an_interrupt_inside_a_deferred_block_is_raised_when_it_ends():
         interrupt.restore(previous)
     assert finished
     assert interrupt.message() == "interrupted (nothing to resume; run the command again)"
+
+
+def _swallowing_command(*_args, **_kwargs):
+    """Stands in for a command whose C extension catches the interrupt and raises its own error,
+    as numpy's structured comparison (``np.unique(axis=0)``) does with a pending exception."""
+    try:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(1)
+    except BaseException:
+        raise TypeError("Cannot compare structured arrays") from None
+    raise AssertionError("the signal never arrived")
+
+
+def test_an_interrupt_a_library_turned_into_another_error_still_exits_130(monkeypatch, capsys):
+    from hwnas.cli import root
+
+    monkeypatch.setattr(root.typer.main, "get_command", lambda _app: _swallowing_command)
+    monkeypatch.setattr(root.checks, "install", lambda _command: None)
+    with pytest.raises(SystemExit) as exited:
+        root.main()
+    assert exited.value.code == 130
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == ["interrupted (nothing to resume; run the command again)"], lines
+
+
+def test_an_error_without_an_interrupt_is_not_reported_as_one(monkeypatch):
+    from hwnas.cli import root
+
+    def failing(*_args, **_kwargs):
+        raise TypeError("a real bug")
+
+    monkeypatch.setattr(root.typer.main, "get_command", lambda _app: failing)
+    monkeypatch.setattr(root.checks, "install", lambda _command: None)
+    with pytest.raises(TypeError, match="a real bug"):
+        root.main()
+
+
+def test_a_swallowed_interrupt_stops_the_search_at_the_next_evaluation(truth):
+    from hwnas import interrupt
+    from hwnas.problem import Problem
+
+    problem = Problem(truth.space, truth.latency, truth.accuracy, budget=10, seed=0)
+    arch = truth.space.sample(np.random.default_rng(0))
+    problem.evaluate(arch)
+    previous = interrupt.install()
+    try:
+        with contextlib.suppress(interrupt.Interrupted):  # a library that swallows it
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1)
+        with pytest.raises(interrupt.Interrupted):
+            problem.evaluate(arch)
+        assert problem.evaluations == 1
+    finally:
+        interrupt.restore(previous)
+        interrupt.reset()
 
 
 # -- hwnas space generate -----------------------------------------------------------------

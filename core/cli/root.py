@@ -279,7 +279,13 @@ def _run() -> int:
         where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
         _error(f"{exc.format_message()}{where}")
     except HwnasError as exc:
+        if interrupt.received() is not None:
+            _interrupted()  # the interrupt surfaced as an error (e.g. a closed store)
         _error(str(exc), exc.exit_status, exc.label)
+    except Exception:
+        if interrupt.received() is None:
+            raise
+        _interrupted()  # a C extension replaced Interrupted with its own error
     return code if isinstance(code, int) else 0
 
 
