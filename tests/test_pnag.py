@@ -382,18 +382,22 @@ def test_hurricane_with_a_store_latency_model(tmp_path):
     # conditioning: raw generator samples vs uniformly random architectures, same latency model
     trainer, rng = strategy.trainer, np.random.default_rng(0)
     random_ms = latency.latencies([space.sample(rng) for _ in range(300)])
-    met, random_met, mean_ms = [], [], []
+    near = lambda ms, b: float(((ms <= b) & (ms >= 0.8 * b)).mean())  # noqa: E731
+    landed, random_landed, mean_ms = [], [], []
     for b in trainer.budgets_ms:
         with torch.no_grad():
             tokens = trainer.generator.sample(
                 torch.full((100,), b, dtype=torch.float64), torch.Generator().manual_seed(0)
             )[0]
         ms = latency.latencies([trainer.encoder.arch(t) for t in tokens.tolist()])
-        met.append(float((ms <= b).mean()))
-        random_met.append(float((random_ms <= b).mean()))
+        landed.append(near(ms, b))
+        random_landed.append(near(random_ms, b))
         mean_ms.append(float(ms.mean()))
-    # inner budgets (the outer two are the fastest and slowest of the initial random sample)
-    assert np.mean(met[1:-1]) > np.mean(random_met[1:-1]) + 0.05, (met, random_met)
+    # Inner budgets (the outer two are the fastest and slowest of the initial random sample):
+    # samples land just under the budget (within 20 %) more often than random ones. Whether
+    # they fall just over or just under is live-timing noise (0.45-0.99 met here), so the test
+    # asks for the landing band, where 7 runs gave 0.57-0.94 against 0.34-0.36 for random.
+    assert np.mean(landed[1:-1]) > np.mean(random_landed[1:-1]) + 0.1, (landed, random_landed)
     assert stats.spearmanr(trainer.budgets_ms, mean_ms).statistic > 0.8, mean_ms
     model = load_generator(tmp_path / "generator.pt")
     assert model.space == "hurricane" and model.target == "onnxruntime"
