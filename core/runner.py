@@ -120,7 +120,9 @@ class IsolatedTarget:
 
     ``timeout_s`` bounds one compile-and-time of one workload; on timeout or
     crash the worker is killed, a failed :class:`Measurement` is returned and
-    the next call starts a new worker.
+    the next call starts a new worker. A worker that dies without a word while
+    starting (no error message, e.g. exit code 255 as its runtime loads) is
+    started once more before the target is reported as failing to start.
     """
 
     def __init__(
@@ -140,6 +142,18 @@ class IsolatedTarget:
             raise HwnasError(f"target {self.name!r}: the runner was stopped")
         if self._process is not None and self._process.is_alive():
             return self.info
+        status, payload = self._spawn()
+        if status == "crashed":  # died without a word while loading its runtime: once more
+            self.stop()
+            status, payload = self._spawn()
+        if status != "ready":
+            self.stop()
+            raise HwnasError(f"target {self.name!r} failed to start: {payload}")
+        self.info = payload
+        return payload
+
+    def _spawn(self) -> tuple[str, Any]:
+        """Start a worker process and wait for its first word (ready, error, crash)."""
         context = mp.get_context("spawn")
         parent, child = context.Pipe()
         self._process = context.Process(
@@ -148,12 +162,7 @@ class IsolatedTarget:
         start_with_worker_env(self._process)
         child.close()
         self._conn = parent
-        status, payload = self._receive(timeout=max(self.timeout_s, 120.0))
-        if status != "ready":
-            self.stop()
-            raise HwnasError(f"target {self.name!r} failed to start: {payload}")
-        self.info = payload
-        return payload
+        return self._receive(timeout=max(self.timeout_s, 120.0))
 
     def _receive(self, timeout: float) -> tuple[str, Any]:
         conn, process = self._conn, self._process  # stop() may clear them from another thread

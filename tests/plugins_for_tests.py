@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import hwnas
 from hwnas.timing import time_callable
@@ -12,9 +13,15 @@ from hwnas.timing import time_callable
 class SleepTarget(hwnas.Target):
     """Works: 'compiles' in ``compile_s`` seconds and runs a 0.2 ms sleep."""
 
-    def __init__(self, compile_s: float = 0.0, mode: str = "ok"):
+    def __init__(self, compile_s: float = 0.0, mode: str = "ok", starts_to_die: str = ""):
         self.compile_s = compile_s
         self.mode = mode
+        if starts_to_die:  # a file counting worker starts that die silently, as a crash would
+            counter = Path(starts_to_die)
+            left = int(counter.read_text())
+            if left > 0:
+                counter.write_text(str(left - 1))
+                os._exit(255)
 
     def fingerprint(self):
         return {"target": "sleep", "mode": self.mode}

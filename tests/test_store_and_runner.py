@@ -137,6 +137,23 @@ def test_a_target_that_cannot_start_is_one_error():
         IsolatedTarget("test-sleep", {"mode": "ok", "colour": 1}).start()
 
 
+@pytest.mark.parametrize("deaths, starts", [(1, True), (2, False)])
+def test_a_worker_that_dies_silently_at_start_is_started_once_more(tmp_path, deaths, starts):
+    counter = tmp_path / "deaths"
+    counter.write_text(str(deaths))
+    target = IsolatedTarget("test-sleep", {"starts_to_die": str(counter)})
+    try:
+        if starts:
+            assert target.start().fingerprint["target"] == "sleep"
+            assert target.measure(tiny_workload(), QUICK).ok
+        else:
+            with pytest.raises(HwnasError, match=r"failed to start: worker died \(exit code 255\)"):
+                target.start()
+    finally:
+        target.stop()
+    assert counter.read_text() == "0"
+
+
 def test_profile_skips_what_the_store_holds(tmp_path):
     store = LatencyStore(tmp_path / "p.sqlite")
     workloads = [tiny_workload(channels=c) for c in (4, 8, 8, 12)]  # one duplicate key
