@@ -74,7 +74,12 @@ def install() -> dict:
 
 
 def restore(previous: dict) -> None:
-    """Put back the handlers :func:`install` replaced (a command run inside another program)."""
+    """Put back the handlers :func:`install` replaced (a command run inside another program).
+
+    The command is over: a signal it received no longer stops anything.
+    """
+    global _received, _pending
+    _received = _pending = None
     for sig, handler in previous.items():
         signal.signal(sig, handler)
 
