@@ -278,14 +278,12 @@ def _run() -> int:
     except click_errors.UsageError as exc:
         where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
         _error(f"{exc.format_message()}{where}")
-    except HwnasError as exc:
+    except Exception as exc:
         if interrupt.received() is not None:
-            _interrupted()  # the interrupt surfaced as an error (e.g. a closed store)
-        _error(str(exc), exc.exit_status, exc.label)
-    except Exception:
-        if interrupt.received() is None:
+            _interrupted()  # the interrupt surfaced as an error (e.g. a C extension's own)
+        if not isinstance(exc, HwnasError):
             raise
-        _interrupted()  # a C extension replaced Interrupted with its own error
+        _error(str(exc), exc.exit_status, exc.label)
     return code if isinstance(code, int) else 0
 
 
