@@ -20,4 +20,4 @@ test-arm: setup
 lint:
 	ruff check .
 	ruff format --check .
-	bash scripts/lint_imports.sh
+	lint-imports --no-cache

@@ -14,6 +14,10 @@ if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
 fi
 
 python3 -m pip install -q --disable-pip-version-check torch==2.13.0  # the CPU build
-python3 -m pip install -q --disable-pip-version-check -e ".[all,dev]"
+# Strict editable mode: build/ holds one `hwnas` tree of links to core/, plugins/ and targets/,
+# so tools that walk the package's folder (import-linter) see all of it; edits show at once, a new
+# module file needs this script again (make test runs it).
+python3 -m pip install -q --disable-pip-version-check -e ".[all,dev]" \
+  --config-settings editable_mode=strict
 python3 -m pip install -q --disable-pip-version-check -e examples/hwnas-target-example
 python3 -m pip install -q --disable-pip-version-check -e examples/hwnas-strategy-example
