@@ -48,7 +48,8 @@ def shipped_only(monkeypatch):
 
 
 def _package_dir() -> Path:
-    return Path(hwnas.targets.recorded.__file__).resolve().parent
+    """The installed package's folder (in a strict editable install its files are links)."""
+    return Path(hwnas.targets.recorded.__file__).parent.resolve()
 
 
 def _gunzip_into(relative: str, destination: Path) -> Path:
